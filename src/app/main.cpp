@@ -1,0 +1,50 @@
+// mqtt-server: command line, logging, signals; wires the parts together.
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <thread>
+
+#include "app/options.hpp"
+#include "net/server.hpp"
+
+int main(int argc, char** argv) {
+  app::Options opts;
+  if (int rc = app::parse_options(argc, argv, opts); rc >= 0) return rc;
+
+  auto logger = spdlog::stderr_color_mt("mqtt-server");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_level(opts.trace ? spdlog::level::trace
+                    : opts.debug ? spdlog::level::debug
+                                 : spdlog::level::info);
+
+  // Signals are taken by one thread with sigwait; block them before any
+  // worker thread exists so none of them is interrupted.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  net::Server server;
+  std::string error;
+  if (!server.open(opts.server, error)) {
+    std::fprintf(stderr, "mqtt-server: %s\n", error.c_str());
+    return 1;
+  }
+  server.start();
+  spdlog::info("mqtt-server {} listening on {} ({}, {} worker threads{})", MQTT_SERVER_VERSION,
+               server.bound_address(), opts.server.tls ? "TLS" : "plain TCP", server.threads(),
+               opts.server.broker.non_broker ? ", non-broker mode" : "");
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  server.stop();
+  spdlog::info("stopped");
+  return 0;
+}

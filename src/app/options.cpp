@@ -1,0 +1,66 @@
+#include "app/options.hpp"
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+namespace app {
+
+int parse_options(int argc, char** argv, Options& o) {
+  CLI::App cli{"MQTT broker and device gateway: devices speak MQTT, back-end users speak gRPC.",
+               "mqtt-server"};
+  cli.set_version_flag("-V,--version", std::string("mqtt-server ") + MQTT_SERVER_VERSION);
+  auto& s = o.server;
+  cli.add_option("-a,--addr", s.addr, "server's address, IP:PORT")
+      ->default_val(s.addr)
+      ->type_name("<IPADDR>");
+  cli.add_option("-d,--db_addr", o.db_addr,
+                 "Cassandra address(es) host:port[,host:port...] for the latest payloads; "
+                 "without it the embedded store is used")
+      ->type_name("<CASSANDRA IPADDR>");
+  cli.add_option("-c,--cert", s.cert_file, "server certificate chain, PEM")
+      ->default_val(s.cert_file)
+      ->type_name("<FILEPATH>");
+  cli.add_option("-k,--key", s.key_file, "server private key, PEM")
+      ->default_val(s.key_file)
+      ->type_name("<FILEPATH>");
+  bool non_broker = false, non_tls = false;
+  cli.add_flag("-n,--non-broker", non_broker,
+               "devices talk only to gRPC users, never to each other");
+  cli.add_flag("--non-tls", non_tls, "plain TCP instead of TLS");
+  cli.add_flag("--debug", o.debug, "log at debug level");
+  cli.add_flag("--trace", o.trace, "log at trace level");
+  cli.add_option("--threads", s.threads, "worker threads (default: number of cores)")
+      ->check(CLI::NonNegativeNumber);
+  cli.add_option("--grpc-addr", o.grpc_addr, "gRPC API address")->default_val(o.grpc_addr);
+  cli.add_option("--max-packet-size", s.broker.max_packet_size,
+                 "largest MQTT packet accepted from a client, in bytes")
+      ->default_val(s.broker.max_packet_size)
+      ->check(CLI::Range(size_t{16}, size_t{268'435'460}));
+  cli.add_option("--max-inflight", s.broker.max_inflight,
+                 "QoS 1/2 messages in flight to one client")
+      ->default_val(s.broker.max_inflight)
+      ->check(CLI::Range(1u, 65535u));
+  cli.add_option("--max-queued", s.broker.max_queued,
+                 "QoS 1/2 messages queued per session beyond the inflight window")
+      ->default_val(s.broker.max_queued);
+  cli.add_option("--connect-timeout", s.broker.connect_timeout_s,
+                 "seconds a new connection has to send CONNECT")
+      ->default_val(s.broker.connect_timeout_s)
+      ->check(CLI::Range(1u, 3600u));
+
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return cli.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return cli.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "mqtt-server: %s (see --help)\n", e.what());
+    return 2;
+  }
+  s.tls = !non_tls;
+  s.broker.non_broker = non_broker;
+  return -1;
+}
+
+}  // namespace app

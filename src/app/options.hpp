@@ -1,0 +1,22 @@
+// The command line: the original server's flags plus ours.
+#pragma once
+
+#include <string>
+
+#include "net/server.hpp"
+
+namespace app {
+
+struct Options {
+  net::ServerOptions server;
+  std::string db_addr;  // Cassandra contact points; empty: embedded store
+  std::string grpc_addr = "[::1]:10000";
+  bool debug = false;
+  bool trace = false;
+};
+
+// Parses argv. Returns -1 to go on, or an exit code (0 after --help/--version,
+// non-zero after a bad flag, with one line on stderr).
+int parse_options(int argc, char** argv, Options& out);
+
+}  // namespace app

@@ -1,0 +1,91 @@
+#include "broker/broker.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "broker/session.hpp"
+#include "broker/shard.hpp"
+
+namespace broker {
+
+Broker::Broker(Config cfg, std::vector<std::function<void()>> wakers) : cfg_(cfg) {
+  const int n = static_cast<int>(wakers.size());
+  for (int i = 0; i < n; ++i) {
+    shards_.push_back(std::make_unique<Shard>(*this, i, n, std::move(wakers[static_cast<size_t>(i)])));
+  }
+}
+
+Broker::~Broker() = default;
+
+std::shared_ptr<Session> Broker::claim_session(const std::string& client_id, int shard,
+                                               uint64_t conn_id, bool& is_new) {
+  std::lock_guard lock(sessions_mu_);
+  auto [it, inserted] = sessions_.try_emplace(client_id);
+  if (inserted) it->second = std::make_shared<Session>(client_id, shard);
+  it->second->claim = conn_id;
+  is_new = inserted;
+  return it->second;
+}
+
+bool Broker::holds_claim(const Session& s, uint64_t conn_id) {
+  std::lock_guard lock(sessions_mu_);
+  return s.claim == conn_id;
+}
+
+bool Broker::release_session(const std::shared_ptr<Session>& s, uint64_t conn_id) {
+  {
+    std::lock_guard lock(sessions_mu_);
+    if (s->claim != conn_id) return false;
+    auto it = sessions_.find(s->client_id());
+    if (it != sessions_.end() && it->second == s) sessions_.erase(it);
+  }
+  discard_session_state(*s);
+  return true;
+}
+
+std::shared_ptr<Session> Broker::find_session(std::string_view client_id) {
+  std::lock_guard lock(sessions_mu_);
+  auto it = sessions_.find(std::string(client_id));
+  return it == sessions_.end() ? nullptr : it->second;
+}
+
+void Broker::discard_session_state(Session& s) {
+  for (const auto& [filter, qos] : s.subscriptions) index_.unsubscribe(filter, &s);
+  s.subscriptions.clear();
+  s.inflight.clear();
+  s.queue.clear();
+  s.incoming_qos2.clear();
+}
+
+void Broker::log_queue_drop(const std::string& client_id, uint64_t dropped) {
+  spdlog::warn("client {}: message queue full ({} messages), dropped the oldest ({} dropped so far)",
+               client_id, cfg_.max_queued, dropped);
+}
+
+bool Broker::send_to_client(std::string_view client_id, const MessagePtr& msg, uint8_t qos) {
+  std::shared_ptr<Session> s = find_session(client_id);
+  if (!s) return false;
+  InboxItem item;
+  item.kind = InboxItem::Kind::Deliver;
+  item.session = s;
+  item.msg = msg;
+  item.qos = qos;
+  item.retain = msg->retain();
+  shards_[static_cast<size_t>(s->owner.load(std::memory_order_acquire))]->inbox().push(
+      std::move(item));
+  return true;
+}
+
+void Broker::publish_from_api(const MessagePtr& msg) {
+  if (msg->retain()) retained_.put(msg);
+  // Route on a shard's own thread: the topic index is thread-safe, but
+  // delivery to local sessions must happen on their owner.
+  InboxItem item;
+  item.kind = InboxItem::Kind::Run;
+  Shard* target = shards_.front().get();
+  item.fn = [target, msg] {
+    target->route(msg);
+  };
+  target->inbox().push(std::move(item));
+}
+
+}  // namespace broker

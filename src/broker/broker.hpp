@@ -1,0 +1,93 @@
+// The routing core shared by every shard: the subscription index, the session
+// registry and retained messages. Knows nothing of sockets or gRPC.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "broker/config.hpp"
+#include "broker/message.hpp"
+#include "broker/retained.hpp"
+#include "broker/topic_index.hpp"
+
+namespace broker {
+
+class Session;
+class Shard;
+
+// Sees every message that devices publish (gRPC streams, the store). Called on
+// the publishing shard's thread: it must not block.
+class PublishObserver {
+ public:
+  virtual ~PublishObserver() = default;
+  virtual void on_device_publish(const MessagePtr& msg) = 0;
+};
+
+// Counters for logs and metrics; relaxed atomics, never on a lock.
+struct Stats {
+  std::atomic<uint64_t> connections{0};
+  std::atomic<uint64_t> messages_in{0};
+  std::atomic<uint64_t> messages_out{0};
+  std::atomic<uint64_t> dropped_qos0{0};
+  std::atomic<uint64_t> dropped_queued{0};
+};
+
+class Broker {
+ public:
+  // `wakers[i]` wakes shard i's event loop.
+  Broker(Config cfg, std::vector<std::function<void()>> wakers);
+  ~Broker();
+  Broker(const Broker&) = delete;
+  Broker& operator=(const Broker&) = delete;
+
+  const Config& config() const { return cfg_; }
+  TopicIndex& index() { return index_; }
+  RetainedStore& retained() { return retained_; }
+  Stats& stats() { return stats_; }
+  Shard& shard(int i) { return *shards_[static_cast<size_t>(i)]; }
+  int shard_count() const { return static_cast<int>(shards_.size()); }
+
+  void add_observer(PublishObserver* o) { observers_.push_back(o); }
+  const std::vector<PublishObserver*>& observers() const { return observers_; }
+
+  // CONNECT: registers connection `conn_id` on shard `shard` as the holder of
+  // `client_id`. Returns the session when it is new (attach at once); returns
+  // an existing session when another shard must hand it over first (see
+  // Shard::handle_takeover). `is_new` tells which.
+  std::shared_ptr<Session> claim_session(const std::string& client_id, int shard, uint64_t conn_id,
+                                         bool& is_new);
+  // Whether `conn_id` is still the latest claimant of `s`.
+  bool holds_claim(const Session& s, uint64_t conn_id);
+  // Forgets a clean session when its connection ends (only if `conn_id` still
+  // holds it). Returns true when it was removed.
+  bool release_session(const std::shared_ptr<Session>& s, uint64_t conn_id);
+  std::shared_ptr<Session> find_session(std::string_view client_id);
+  // Drops a session's subscriptions and queued state (clean session). Owner only.
+  void discard_session_state(Session& s);
+  void log_queue_drop(const std::string& client_id, uint64_t dropped);
+
+  // Posts a message to one client's session, from any thread (the API).
+  // Returns false when no session has that client id.
+  bool send_to_client(std::string_view client_id, const MessagePtr& msg, uint8_t qos);
+  // Routes a message to every matching subscriber, from any thread (the API).
+  void publish_from_api(const MessagePtr& msg);
+
+ private:
+  Config cfg_;
+  TopicIndex index_;
+  RetainedStore retained_;
+  Stats stats_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::vector<PublishObserver*> observers_;
+  std::mutex sessions_mu_;
+  std::unordered_map<std::string, std::shared_ptr<Session>> sessions_;
+};
+
+}  // namespace broker

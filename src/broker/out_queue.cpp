@@ -1,0 +1,89 @@
+#include "broker/out_queue.hpp"
+
+#include "mqtt/codec.hpp"
+
+namespace broker {
+
+namespace {
+// Below this many bytes a payload is copied; above it, referenced.
+constexpr size_t kCopyLimit = 1024;
+// An owned run grows to about this size before a new one is started.
+constexpr size_t kRunSize = 64 * 1024;
+}  // namespace
+
+std::string& OutQueue::tail_bytes() {
+  if (chunks_.empty() || chunks_.back().ref || chunks_.back().own.size() >= kRunSize) {
+    Chunk c;
+    c.own.swap(spare_);
+    c.own.clear();
+    chunks_.push_back(std::move(c));
+  }
+  return chunks_.back().own;
+}
+
+void OutQueue::append(std::string_view bytes) {
+  if (bytes.empty()) return;
+  tail_bytes().append(bytes);
+  bytes_ += bytes.size();
+}
+
+void OutQueue::append_publish(const MessagePtr& m, uint8_t qos, uint16_t packet_id, bool retain,
+                              bool dup) {
+  uint8_t header[5];
+  size_t hlen = mqtt::encode_publish_fixed_header(header, qos, retain, dup, m->topic().size(),
+                                                  m->payload().size());
+  const char pid[2] = {static_cast<char>(packet_id >> 8), static_cast<char>(packet_id & 0xff)};
+  const size_t pid_len = qos > 0 ? 2 : 0;
+  std::string_view wire_topic = m->wire_topic();
+  std::string_view payload = m->payload();
+
+  if (payload.size() < kCopyLimit) {
+    std::string& run = tail_bytes();
+    run.append(reinterpret_cast<const char*>(header), hlen);
+    run.append(wire_topic);
+    run.append(pid, pid_len);
+    run.append(payload);
+  } else {
+    std::string& run = tail_bytes();
+    run.append(reinterpret_cast<const char*>(header), hlen);
+    run.append(wire_topic);
+    run.append(pid, pid_len);
+    Chunk c;
+    c.ref = m;
+    c.span = payload;
+    chunks_.push_back(std::move(c));
+  }
+  bytes_ += hlen + wire_topic.size() + pid_len + payload.size();
+}
+
+size_t OutQueue::gather(std::string_view* out, size_t max) const {
+  size_t n = 0;
+  for (const auto& c : chunks_) {
+    if (n == max) break;
+    std::string_view v = c.view();
+    if (!v.empty()) out[n++] = v;
+  }
+  return n;
+}
+
+void OutQueue::consume(size_t n) {
+  bytes_ -= n;
+  while (n > 0 && !chunks_.empty()) {
+    Chunk& c = chunks_.front();
+    size_t left = c.view().size();
+    if (n < left) {
+      c.offset += n;
+      return;
+    }
+    n -= left;
+    if (!c.ref && c.own.capacity() <= 4 * kRunSize) spare_.swap(c.own);
+    chunks_.pop_front();
+  }
+  // Drop a fully written tail run too, keeping its buffer.
+  while (!chunks_.empty() && chunks_.front().view().empty()) {
+    if (!chunks_.front().ref) spare_.swap(chunks_.front().own);
+    chunks_.pop_front();
+  }
+}
+
+}  // namespace broker

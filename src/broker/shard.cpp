@@ -1,0 +1,176 @@
+#include "broker/shard.hpp"
+
+#include <algorithm>
+
+#include "broker/broker.hpp"
+#include "broker/client.hpp"
+#include "broker/session.hpp"
+
+namespace broker {
+
+Shard::Shard(Broker& broker, int index, int shard_count, std::function<void()> wake)
+    : broker_(broker), index_(index), inbox_(std::move(wake)),
+      outboxes_(static_cast<size_t>(shard_count)) {}
+
+void Shard::add_client(Client* c) { clients_.emplace(c->conn_id(), c); }
+
+void Shard::remove_client(Client* c) {
+  clients_.erase(c->conn_id());
+  std::erase(dirty_, c);
+  std::erase(closing_, c);
+}
+
+void Shard::publish_from_device(const MessagePtr& msg) {
+  broker_.stats().messages_in.fetch_add(1, std::memory_order_relaxed);
+  for (PublishObserver* o : broker_.observers()) o->on_device_publish(msg);
+  // In non-broker mode devices never reach each other, not even through
+  // retained messages: their publishes go to the API and the store only.
+  if (broker_.config().non_broker) return;
+  if (msg->retain()) broker_.retained().put(msg);
+  route(msg);
+}
+
+void Shard::route(const MessagePtr& msg) {
+  matches_.clear();
+  broker_.index().match(msg->topic(), matches_);
+  for (const Subscriber& sub : matches_) {
+    // Delivered at the lower of the published and the granted QoS [MQTT-3.8.4-6];
+    // the retain flag is cleared on normal forwarding [MQTT-3.3.1-9].
+    deliver(sub.session, msg, std::min(sub.qos, msg->qos()), false);
+  }
+  matches_.clear();
+}
+
+void Shard::deliver(const std::shared_ptr<Session>& s, const MessagePtr& msg, uint8_t qos,
+                    bool retain) {
+  int owner = s->owner.load(std::memory_order_acquire);
+  if (owner == index_) {
+    deliver_here(s, msg, qos, retain);
+    return;
+  }
+  InboxItem item;
+  item.kind = InboxItem::Kind::Deliver;
+  item.session = s;
+  item.msg = msg;
+  item.qos = qos;
+  item.retain = retain;
+  post(owner, std::move(item));
+}
+
+void Shard::deliver_here(const std::shared_ptr<Session>& s, const MessagePtr& msg, uint8_t qos,
+                         bool retain) {
+  int owner = s->owner.load(std::memory_order_acquire);
+  if (owner != index_) {  // moved to another shard while this was in flight
+    deliver(s, msg, qos, retain);
+    return;
+  }
+  if (s->client) {
+    s->client->send(msg, qos, retain);
+  } else if (!s->clean && qos > 0) {
+    enqueue_offline(*s, {msg, qos, retain}, broker_);
+  }
+  // QoS 0 to a session without a connection is not kept, as in Mosquitto's
+  // default (queue_qos0_messages false).
+}
+
+void Shard::post(int shard, InboxItem item) {
+  outboxes_[static_cast<size_t>(shard)].push_back(std::move(item));
+}
+
+void Shard::flush_outboxes() {
+  for (size_t i = 0; i < outboxes_.size(); ++i) {
+    if (!outboxes_[i].empty()) broker_.shard(static_cast<int>(i)).inbox().push_batch(outboxes_[i]);
+  }
+}
+
+bool Shard::outboxes_empty() const {
+  return std::all_of(outboxes_.begin(), outboxes_.end(),
+                     [](const auto& v) { return v.empty(); });
+}
+
+void Shard::drain_inbox() {
+  inbox_.take(drained_);
+  for (InboxItem& item : drained_) {
+    switch (item.kind) {
+      case InboxItem::Kind::Deliver:
+        deliver_here(item.session, item.msg, item.qos, item.retain);
+        break;
+      case InboxItem::Kind::Takeover:
+        handle_takeover(item);
+        break;
+      case InboxItem::Kind::Attach:
+        handle_attach(item);
+        break;
+      case InboxItem::Kind::Run:
+        if (item.fn) item.fn();
+        break;
+    }
+  }
+  drained_.clear();
+}
+
+void Shard::handle_takeover(InboxItem& item) {
+  const std::shared_ptr<Session>& s = item.session;
+  int owner = s->owner.load(std::memory_order_acquire);
+  if (owner != index_) {
+    post(owner, std::move(item));
+    return;
+  }
+  // The existing connection is closed, and its will published [MQTT-3.1.4-2].
+  if (s->client) s->client->close("session taken over by a new connection");
+  const bool new_clean = item.flag;
+  const bool present = !new_clean && !s->clean;
+  // Clean session on either side ends the old session's state [MQTT-3.1.2-6].
+  if (!present) broker_.discard_session_state(*s);
+  s->clean = new_clean;
+  InboxItem attach;
+  attach.kind = InboxItem::Kind::Attach;
+  attach.session = s;
+  attach.conn_id = item.conn_id;
+  attach.flag = present;
+  s->owner.store(item.from, std::memory_order_release);
+  if (item.from == index_) {
+    handle_attach(attach);
+  } else {
+    post(item.from, std::move(attach));
+  }
+}
+
+void Shard::handle_attach(InboxItem& item) {
+  const std::shared_ptr<Session>& s = item.session;
+  auto it = clients_.find(item.conn_id);
+  Client* c = it == clients_.end() ? nullptr : it->second;
+  if (!c || c->closing()) {
+    // The new connection went away while its session was being handed over.
+    if (s->clean) broker_.release_session(s, item.conn_id);
+    return;
+  }
+  if (!broker_.holds_claim(*s, item.conn_id)) {
+    c->close("client id claimed again by a newer connection");
+    return;
+  }
+  c->attach(s, item.flag);
+}
+
+void Shard::mark_dirty(Client* c) {
+  if (!c->dirty) {
+    c->dirty = true;
+    dirty_.push_back(c);
+  }
+}
+
+void enqueue_offline(Session& s, QueuedDelivery d, Broker& broker) {
+  if (s.queue.size() >= broker.config().max_queued) {
+    s.queue.pop_front();
+    ++s.dropped;
+    broker.stats().dropped_queued.fetch_add(1, std::memory_order_relaxed);
+    // Log the first drop and then every power of two, so a flood stays visible
+    // without flooding the log.
+    if ((s.dropped & (s.dropped - 1)) == 0) {
+      broker.log_queue_drop(s.client_id(), s.dropped);
+    }
+  }
+  s.queue.push_back(std::move(d));
+}
+
+}  // namespace broker

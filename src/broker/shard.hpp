@@ -1,0 +1,86 @@
+// The per-worker part of the broker. Each network worker thread owns one
+// shard; every client connected to that worker, and every session owned by
+// it, is touched only from that thread, so none of that state needs a lock.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "broker/inbox.hpp"
+#include "broker/message.hpp"
+#include "broker/topic_index.hpp"
+
+namespace broker {
+
+class Broker;
+class Client;
+class Session;
+struct QueuedDelivery;
+
+// Queues `d` for a session whose inflight window is full or that is offline,
+// dropping (and counting) the oldest beyond the configured bound.
+void enqueue_offline(Session& s, QueuedDelivery d, Broker& broker);
+
+class Shard {
+ public:
+  Shard(Broker& broker, int index, int shard_count, std::function<void()> wake);
+
+  Broker& broker() { return broker_; }
+  int index() const { return index_; }
+  Inbox& inbox() { return inbox_; }
+
+  // Milliseconds of a monotonic clock, refreshed once per loop turn.
+  int64_t now_ms() const { return now_ms_; }
+  void set_now_ms(int64_t t) { now_ms_ = t; }
+
+  // Clients of this shard's connections, by connection id.
+  void add_client(Client* c);
+  void remove_client(Client* c);
+  const std::unordered_map<uint64_t, Client*>& clients() const { return clients_; }
+
+  // A device published `msg`: route it to matching subscribers (unless in
+  // non-broker mode), keep it if retained, and hand it to the observers.
+  void publish_from_device(const MessagePtr& msg);
+  // Routes `msg` to every matching subscription; used for device and API messages.
+  void route(const MessagePtr& msg);
+  // Sends `msg` to `s` at `qos`, locally or through the owning shard's inbox.
+  void deliver(const std::shared_ptr<Session>& s, const MessagePtr& msg, uint8_t qos, bool retain);
+  // Posts to another shard (batched until end_of_turn).
+  void post(int shard, InboxItem item);
+
+  // Processes what other threads posted. Called when woken.
+  void drain_inbox();
+  // Sends the batches collected for other shards. Called once per loop turn.
+  void flush_outboxes();
+  bool outboxes_empty() const;
+
+  // Runs takeover step 1 on the session's current owner (see Broker::claim_session).
+  void handle_takeover(InboxItem& item);
+
+  // Clients with bytes to write / connections to close; the network layer
+  // drains these at the end of each loop turn.
+  void mark_dirty(Client* c);
+  std::vector<Client*>& dirty() { return dirty_; }
+  std::vector<Client*>& closing() { return closing_; }
+
+ private:
+  void deliver_here(const std::shared_ptr<Session>& s, const MessagePtr& msg, uint8_t qos,
+                    bool retain);
+  void handle_attach(InboxItem& item);
+
+  Broker& broker_;
+  int index_;
+  Inbox inbox_;
+  int64_t now_ms_ = 0;
+  std::unordered_map<uint64_t, Client*> clients_;
+  std::vector<std::vector<InboxItem>> outboxes_;  // per target shard
+  std::vector<InboxItem> drained_;                // reused between drains
+  std::vector<Subscriber> matches_;               // reused between publishes
+  std::vector<Client*> dirty_;
+  std::vector<Client*> closing_;
+};
+
+}  // namespace broker

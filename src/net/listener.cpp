@@ -1,0 +1,92 @@
+#include "net/listener.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace net {
+
+namespace {
+bool split_host_port(const std::string& addr, std::string& host, std::string& port) {
+  if (!addr.empty() && addr.front() == '[') {
+    size_t end = addr.find(']');
+    if (end == std::string::npos || end + 1 >= addr.size() || addr[end + 1] != ':') return false;
+    host = addr.substr(1, end - 1);
+    port = addr.substr(end + 2);
+  } else {
+    size_t colon = addr.rfind(':');
+    if (colon == std::string::npos) return false;
+    host = addr.substr(0, colon);
+    port = addr.substr(colon + 1);
+  }
+  if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos) return false;
+  return std::stoul(port) <= 65535;
+}
+}  // namespace
+
+int open_listener(const std::string& addr, std::string& error) {
+  std::string host, port;
+  if (!split_host_port(addr, host, port)) {
+    error = "invalid address '" + addr + "': expected IP:PORT, e.g. 127.0.0.1:8883 or [::1]:8883";
+    return -1;
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* res = nullptr;
+  if (int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res);
+      rc != 0) {
+    error = "invalid address '" + addr + "': " + gai_strerror(rc);
+    return -1;
+  }
+  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    error = std::string("cannot create socket: ") + std::strerror(errno);
+    freeaddrinfo(res);
+    return -1;
+  }
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(fd, res->ai_addr, res->ai_addrlen) != 0) {
+    int e = errno;
+    error = "cannot listen on " + addr + ": " + std::strerror(e) +
+            (e == EADDRINUSE ? " (another process is using this port)" : "");
+    freeaddrinfo(res);
+    ::close(fd);
+    return -1;
+  }
+  freeaddrinfo(res);
+  if (listen(fd, 4096) != 0) {
+    error = "cannot listen on " + addr + ": " + std::strerror(errno);
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+std::string local_address(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
+  char ip[INET6_ADDRSTRLEN] = "?";
+  int port = 0;
+  if (ss.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+    port = ntohs(a->sin_port);
+    return std::string(ip) + ":" + std::to_string(port);
+  }
+  auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+  inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+  port = ntohs(a->sin6_port);
+  return "[" + std::string(ip) + "]:" + std::to_string(port);
+}
+
+}  // namespace net

@@ -1,0 +1,51 @@
+// The MQTT server: listener, workers (one event loop per thread) and the broker.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "broker/broker.hpp"
+#include "net/tls.hpp"
+#include "net/worker.hpp"
+
+namespace net {
+
+struct ServerOptions {
+  std::string addr = "127.0.0.1:8883";
+  bool tls = true;
+  std::string cert_file = "server.crt";
+  std::string key_file = "private.key";
+  int threads = 0;  // 0: one per core
+  broker::Config broker;
+};
+
+class Server {
+ public:
+  Server() = default;
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Loads TLS and binds; on failure returns false with a one-line `error`.
+  bool open(const ServerOptions& opts, std::string& error);
+  // Starts the worker threads.
+  void start();
+  // Stops the workers, closes every connection, and joins.
+  void stop();
+
+  broker::Broker& broker() { return *broker_; }
+  const std::string& bound_address() const { return bound_; }
+  int threads() const { return static_cast<int>(workers_.size()); }
+
+ private:
+  TlsContext tls_;
+  int listen_fd_ = -1;
+  std::string bound_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<broker::Broker> broker_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace net

@@ -1,0 +1,64 @@
+#include "net/tls.hpp"
+
+#include <openssl/err.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+namespace net {
+
+namespace {
+std::string openssl_error() {
+  unsigned long e = ERR_get_error();
+  ERR_clear_error();
+  if (e == 0) return "unknown error";
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof buf);
+  return buf;
+}
+
+bool readable(const std::string& path, std::string& error, const char* what) {
+  std::ifstream f(path);
+  if (!f) {
+    error = std::string("cannot read ") + what + " '" + path + "': " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+}  // namespace
+
+TlsContext::~TlsContext() {
+  if (ctx_) SSL_CTX_free(ctx_);
+}
+
+bool TlsContext::load(const std::string& cert_file, const std::string& key_file,
+                      std::string& error) {
+  if (!readable(cert_file, error, "certificate") || !readable(key_file, error, "private key")) {
+    return false;
+  }
+  ctx_ = SSL_CTX_new(TLS_server_method());
+  if (!ctx_) {
+    error = "cannot create TLS context: " + openssl_error();
+    return false;
+  }
+  SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION);
+  SSL_CTX_set_mode(ctx_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                             SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_options(ctx_, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  if (SSL_CTX_use_certificate_chain_file(ctx_, cert_file.c_str()) != 1) {
+    error = "cannot load certificate '" + cert_file + "': " + openssl_error();
+    return false;
+  }
+  if (SSL_CTX_use_PrivateKey_file(ctx_, key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    error = "cannot load private key '" + key_file + "': " + openssl_error();
+    return false;
+  }
+  if (SSL_CTX_check_private_key(ctx_) != 1) {
+    error = "private key '" + key_file + "' does not match certificate '" + cert_file + "'";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace net

@@ -1,0 +1,26 @@
+// Server-side TLS context: TLS 1.2 and 1.3, PEM certificate chain and key.
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <string>
+
+namespace net {
+
+class TlsContext {
+ public:
+  TlsContext() = default;
+  ~TlsContext();
+  TlsContext(const TlsContext&) = delete;
+  TlsContext& operator=(const TlsContext&) = delete;
+
+  // Loads the certificate chain and private key; on failure returns false and
+  // sets `error` to one line naming the file and the cause.
+  bool load(const std::string& cert_file, const std::string& key_file, std::string& error);
+  SSL_CTX* get() const { return ctx_; }
+
+ private:
+  SSL_CTX* ctx_ = nullptr;
+};
+
+}  // namespace net

@@ -1,0 +1,373 @@
+#include "net/worker.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "broker/client.hpp"
+#include "broker/shard.hpp"
+
+namespace net {
+
+struct Connection {
+  int fd = -1;
+  SSL* ssl = nullptr;
+  bool handshaking = false;
+  bool want_write = false;
+  std::string partial;  // bytes of an incomplete packet, kept between reads
+  std::unique_ptr<broker::Client> client;
+};
+
+namespace {
+// epoll data tags for the two non-connection descriptors.
+constexpr uint64_t kListenTag = 1;
+constexpr uint64_t kEventTag = 2;
+constexpr size_t kReadBufSize = 256 * 1024;
+constexpr size_t kReadBudget = 1 << 20;  // bytes read from one connection per turn
+constexpr size_t kMaxIov = 64;
+constexpr size_t kTlsStage = 64 * 1024;
+
+int64_t monotonic_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string peer_name(const sockaddr_storage& ss) {
+  char ip[INET6_ADDRSTRLEN] = "?";
+  if (ss.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+    return std::string(ip) + ":" + std::to_string(ntohs(a->sin_port));
+  }
+  const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+  inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+  return "[" + std::string(ip) + "]:" + std::to_string(ntohs(a->sin6_port));
+}
+
+std::string tls_error_text() {
+  unsigned long e = ERR_get_error();
+  ERR_clear_error();
+  if (e == 0) return std::strerror(errno);
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof buf);
+  return buf;
+}
+
+Connection& conn_of(broker::Client* c) { return *static_cast<Connection*>(c->io); }
+}  // namespace
+
+Worker::Worker(int index, int listen_fd, SSL_CTX* tls)
+    : index_(index), listen_fd_(listen_fd), tls_(tls), read_buf_(kReadBufSize) {
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  event_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kEventTag;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, event_fd_, &ev);
+  // Every worker waits on the one listener; EPOLLEXCLUSIVE wakes one of them
+  // per connection instead of all.
+  ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+  ev.data.u64 = kListenTag;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev);
+}
+
+Worker::~Worker() {
+  close_all();
+  if (event_fd_ >= 0) ::close(event_fd_);
+  if (epoll_fd_ >= 0) ::close(epoll_fd_);
+}
+
+void Worker::wake() {
+  uint64_t one = 1;
+  ssize_t r = ::write(event_fd_, &one, sizeof one);
+  (void)r;  // EAGAIN means a wake-up is already pending
+}
+
+void Worker::stop() {
+  stopping_.store(true, std::memory_order_release);
+  wake();
+}
+
+void Worker::run() {
+  epoll_event events[256];
+  shard_->set_now_ms(monotonic_ms());
+  last_tick_ms_ = shard_->now_ms();
+  while (!stopping_.load(std::memory_order_acquire)) {
+    int n = epoll_wait(epoll_fd_, events, 256, 1000);
+    if (n < 0 && errno != EINTR) {
+      spdlog::error("worker {}: epoll_wait: {}", index_, std::strerror(errno));
+      break;
+    }
+    shard_->set_now_ms(monotonic_ms());
+    for (int i = 0; i < n; ++i) {
+      const epoll_event& ev = events[i];
+      if (ev.data.u64 == kListenTag) {
+        accept_ready();
+      } else if (ev.data.u64 == kEventTag) {
+        uint64_t v;
+        ssize_t r = ::read(event_fd_, &v, sizeof v);
+        (void)r;
+        shard_->drain_inbox();
+      } else {
+        auto* c = static_cast<Connection*>(ev.data.ptr);
+        if (c->client->closing()) continue;
+        if (ev.events & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(*c);
+        if ((ev.events & EPOLLOUT) && !c->client->closing()) on_writable(*c);
+      }
+    }
+    if (shard_->now_ms() - last_tick_ms_ >= 1000) tick();
+    end_of_turn();
+  }
+}
+
+void Worker::accept_ready() {
+  for (int i = 0; i < 64; ++i) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&ss), &len,
+                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+      if (errno == EMFILE || errno == ENFILE) {
+        spdlog::warn("cannot accept a connection: {} (raise the open-file limit)",
+                     std::strerror(errno));
+        return;
+      }
+      spdlog::debug("accept: {}", std::strerror(errno));
+      continue;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    auto conn = std::make_unique<Connection>();
+    conn->fd = fd;
+    if (tls_) {
+      conn->ssl = SSL_new(tls_);
+      SSL_set_fd(conn->ssl, fd);
+      SSL_set_accept_state(conn->ssl);
+      conn->handshaking = true;
+    }
+    // Connection ids are unique across workers: the worker index in the low bits.
+    uint64_t id = (++next_conn_seq_ << 8) | static_cast<uint64_t>(index_);
+    conn->client = std::make_unique<broker::Client>(*shard_, id, peer_name(ss));
+    Connection* raw = conn.release();
+    raw->client->io = raw;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = raw;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+    spdlog::debug("accepted {} on worker {}", raw->client->remote(), index_);
+  }
+}
+
+bool Worker::continue_handshake(Connection& c) {
+  int r = SSL_do_handshake(c.ssl);
+  if (r == 1) {
+    c.handshaking = false;
+    return true;
+  }
+  int err = SSL_get_error(c.ssl, r);
+  if (err == SSL_ERROR_WANT_READ) return false;
+  if (err == SSL_ERROR_WANT_WRITE) {
+    set_want_write(c, true);
+    return false;
+  }
+  std::string why = tls_error_text();
+  spdlog::info("TLS handshake with {} failed: {}", c.client->remote(), why);
+  c.client->close("TLS handshake failed: " + why, false);
+  return false;
+}
+
+void Worker::on_readable(Connection& c) {
+  if (c.handshaking && !continue_handshake(c)) return;
+  size_t budget = kReadBudget;
+  while (!c.client->closing()) {
+    ssize_t n;
+    if (c.ssl) {
+      n = SSL_read(c.ssl, read_buf_.data(), static_cast<int>(read_buf_.size()));
+      if (n <= 0) {
+        int err = SSL_get_error(c.ssl, static_cast<int>(n));
+        if (err == SSL_ERROR_WANT_READ) return;
+        if (err == SSL_ERROR_WANT_WRITE) {
+          set_want_write(c, true);
+          return;
+        }
+        if (err == SSL_ERROR_ZERO_RETURN ||
+            (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)) {
+          c.client->close("connection closed by peer");
+        } else {
+          c.client->close("TLS read error: " + tls_error_text());
+        }
+        return;
+      }
+    } else {
+      n = ::recv(c.fd, read_buf_.data(), read_buf_.size(), 0);
+      if (n == 0) {
+        c.client->close("connection closed by peer");
+        return;
+      }
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        if (errno == EINTR) continue;
+        c.client->close(std::string("read error: ") + std::strerror(errno));
+        return;
+      }
+    }
+    const auto got = static_cast<size_t>(n);
+    if (c.partial.empty()) {
+      // The common case: parse straight from the worker's buffer, keep only
+      // the tail of an incomplete packet.
+      std::string_view data(read_buf_.data(), got);
+      size_t used = c.client->on_bytes(data);
+      if (used < got && !c.client->closing()) c.partial.assign(data.substr(used));
+    } else {
+      c.partial.append(read_buf_.data(), got);
+      parse(c, c.partial);
+    }
+    // Plain sockets are level-triggered: what is left is read next turn. TLS
+    // may hold decrypted bytes the socket no longer signals, so read those now.
+    if (got > budget && !c.ssl) return;
+    budget -= std::min(budget, got);
+  }
+}
+
+void Worker::parse(Connection& c, std::string_view) {
+  size_t used = c.client->on_bytes(c.partial);
+  c.partial.erase(0, used);
+  if (c.partial.empty()) std::string().swap(c.partial);  // idle connections hold no buffer
+}
+
+void Worker::on_writable(Connection& c) {
+  if (c.handshaking) {
+    if (!continue_handshake(c)) return;
+    on_readable(c);
+  }
+  flush(c);
+  if (c.client->out().empty()) set_want_write(c, false);
+}
+
+void Worker::set_want_write(Connection& c, bool want) {
+  if (c.want_write == want) return;
+  c.want_write = want;
+  epoll_event ev{};
+  ev.events = EPOLLIN | (want ? EPOLLOUT : 0u);
+  ev.data.ptr = &c;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd, &ev);
+}
+
+void Worker::flush(Connection& c) {
+  broker::OutQueue& out = c.client->out();
+  if (c.handshaking) return;  // written once the handshake is done
+  std::string_view views[kMaxIov];
+  while (!out.empty()) {
+    size_t n = out.gather(views, kMaxIov);
+    if (c.ssl) {
+      // TLS encrypts anyway: gather into one record-sized buffer.
+      tls_stage_.clear();
+      for (size_t i = 0; i < n && tls_stage_.size() < kTlsStage; ++i) {
+        size_t take = std::min(views[i].size(), kTlsStage - tls_stage_.size());
+        tls_stage_.insert(tls_stage_.end(), views[i].data(), views[i].data() + take);
+      }
+      int r = SSL_write(c.ssl, tls_stage_.data(), static_cast<int>(tls_stage_.size()));
+      if (r > 0) {
+        out.consume(static_cast<size_t>(r));
+        continue;
+      }
+      int err = SSL_get_error(c.ssl, r);
+      if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
+        set_want_write(c, true);
+        return;
+      }
+      c.client->close("TLS write error: " + tls_error_text());
+      return;
+    }
+    iovec iov[kMaxIov];
+    for (size_t i = 0; i < n; ++i) {
+      iov[i].iov_base = const_cast<char*>(views[i].data());
+      iov[i].iov_len = views[i].size();
+    }
+    ssize_t w = ::writev(c.fd, iov, static_cast<int>(n));
+    if (w > 0) {
+      out.consume(static_cast<size_t>(w));
+      continue;
+    }
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      set_want_write(c, true);
+      return;
+    }
+    if (w < 0 && errno == EINTR) continue;
+    c.client->close(std::string("write error: ") + std::strerror(errno));
+    return;
+  }
+}
+
+void Worker::end_of_turn() {
+  // Delivering can produce more work (a will routed on close, an attach that
+  // lets buffered packets be parsed), so repeat until quiet, with a bound.
+  for (int round = 0; round < 16; ++round) {
+    shard_->flush_outboxes();
+    batch_.clear();
+    batch_.swap(shard_->dirty());
+    for (broker::Client* client : batch_) {
+      client->dirty = false;
+      Connection& c = conn_of(client);
+      // Packets that waited while a session was handed over.
+      if (!c.partial.empty() && !client->closing()) parse(c, c.partial);
+      flush(c);
+    }
+    bool did_work = !batch_.empty();
+    batch_.clear();
+    batch_.swap(shard_->closing());
+    for (broker::Client* client : batch_) destroy(client);
+    did_work |= !batch_.empty();
+    batch_.clear();
+    if (!did_work && shard_->outboxes_empty()) break;
+  }
+}
+
+void Worker::destroy(broker::Client* client) {
+  Connection* c = &conn_of(client);
+  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c->fd, nullptr);
+  if (c->ssl) {
+    if (!c->handshaking) SSL_shutdown(c->ssl);
+    SSL_free(c->ssl);
+  }
+  ::close(c->fd);
+  c->client.reset();
+  delete c;
+}
+
+void Worker::tick() {
+  last_tick_ms_ = shard_->now_ms();
+  batch_.clear();
+  for (const auto& [id, client] : shard_->clients()) batch_.push_back(client);
+  for (broker::Client* client : batch_) client->tick(last_tick_ms_);
+  batch_.clear();
+}
+
+void Worker::close_all() {
+  if (!shard_) return;
+  batch_.clear();
+  for (const auto& [id, client] : shard_->clients()) batch_.push_back(client);
+  for (broker::Client* client : batch_) {
+    client->close("server shutting down", /*publish_will=*/false);
+    flush(conn_of(client));
+  }
+  for (broker::Client* client : batch_) destroy(client);
+  batch_.clear();
+  shard_->closing().clear();
+  shard_->dirty().clear();
+}
+
+}  // namespace net

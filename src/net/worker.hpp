@@ -1,0 +1,67 @@
+// One event-loop thread: accepts connections from the shared listener, reads
+// and parses, writes once per loop turn, and drains its shard's inbox. A
+// connection lives its whole life on one worker.
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace broker {
+class Shard;
+class Client;
+}  // namespace broker
+
+namespace net {
+
+struct Connection;
+
+class Worker {
+ public:
+  // `tls` may be null for plain TCP. `listen_fd` is shared by all workers.
+  Worker(int index, int listen_fd, SSL_CTX* tls);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  void set_shard(broker::Shard* shard) { shard_ = shard; }
+  // Thread-safe: makes the loop drain its inbox (or notice stop()).
+  void wake();
+  // Runs the loop until stop().
+  void run();
+  // Thread-safe.
+  void stop();
+  // Closes every connection (after run() returned), without wills.
+  void close_all();
+
+ private:
+  void accept_ready();
+  void on_readable(Connection& c);
+  void on_writable(Connection& c);
+  bool continue_handshake(Connection& c);
+  void parse(Connection& c, std::string_view data);
+  void flush(Connection& c);
+  void set_want_write(Connection& c, bool want);
+  void end_of_turn();
+  void destroy(broker::Client* client);
+  void tick();
+
+  int index_;
+  int listen_fd_;
+  SSL_CTX* tls_;
+  int epoll_fd_ = -1;
+  int event_fd_ = -1;
+  std::atomic<bool> stopping_{false};
+  broker::Shard* shard_ = nullptr;
+  uint64_t next_conn_seq_ = 0;
+  int64_t last_tick_ms_ = 0;
+  std::vector<char> read_buf_;   // shared by this worker's connections
+  std::vector<char> tls_stage_;  // plaintext gathered for one SSL_write
+  std::vector<broker::Client*> batch_;
+};
+
+}  // namespace net
