@@ -61,9 +61,12 @@ void Broker::log_queue_drop(const std::string& client_id, uint64_t dropped) {
                client_id, cfg_.max_queued, dropped);
 }
 
-bool Broker::send_to_client(std::string_view client_id, const MessagePtr& msg, uint8_t qos) {
+Broker::SendResult Broker::send_to_client(std::string_view client_id, const MessagePtr& msg,
+                                          uint8_t qos) {
   std::shared_ptr<Session> s = find_session(client_id);
-  if (!s) return false;
+  if (!s) return SendResult::NotFound;
+  const bool online = s->online.load(std::memory_order_relaxed);
+  if (!online && (s->clean || qos == 0)) return SendResult::NotFound;
   InboxItem item;
   item.kind = InboxItem::Kind::Deliver;
   item.session = s;
@@ -72,20 +75,22 @@ bool Broker::send_to_client(std::string_view client_id, const MessagePtr& msg, u
   item.retain = msg->retain();
   shards_[static_cast<size_t>(s->owner.load(std::memory_order_acquire))]->inbox().push(
       std::move(item));
-  return true;
+  return online ? SendResult::Sent : SendResult::Queued;
+}
+
+void Broker::run_on_shard(int i, std::function<void()> fn) {
+  InboxItem item;
+  item.kind = InboxItem::Kind::Run;
+  item.fn = std::move(fn);
+  shards_[static_cast<size_t>(i)]->inbox().push(std::move(item));
 }
 
 void Broker::publish_from_api(const MessagePtr& msg) {
   if (msg->retain()) retained_.put(msg);
   // Route on a shard's own thread: the topic index is thread-safe, but
   // delivery to local sessions must happen on their owner.
-  InboxItem item;
-  item.kind = InboxItem::Kind::Run;
   Shard* target = shards_.front().get();
-  item.fn = [target, msg] {
-    target->route(msg);
-  };
-  target->inbox().push(std::move(item));
+  run_on_shard(0, [target, msg] { target->route(msg); });
 }
 
 }  // namespace broker

@@ -73,9 +73,13 @@ class Broker {
   void discard_session_state(Session& s);
   void log_queue_drop(const std::string& client_id, uint64_t dropped);
 
+  enum class SendResult { Sent, Queued, NotFound };
   // Posts a message to one client's session, from any thread (the API).
-  // Returns false when no session has that client id.
-  bool send_to_client(std::string_view client_id, const MessagePtr& msg, uint8_t qos);
+  // Sent: the client is connected; Queued: it has a persistent session and is
+  // offline (QoS 1/2 wait for it); NotFound: no session has that client id.
+  SendResult send_to_client(std::string_view client_id, const MessagePtr& msg, uint8_t qos);
+  // Runs `fn` on shard `i`'s thread, from any thread.
+  void run_on_shard(int i, std::function<void()> fn);
   // Routes a message to every matching subscriber, from any thread (the API).
   void publish_from_api(const MessagePtr& msg);
 

@@ -165,6 +165,7 @@ void Client::handle_connect(const mqtt::Frame& f) {
 void Client::attach(const std::shared_ptr<Session>& s, bool session_present) {
   session_ = s;
   s->client = this;
+  s->online.store(true, std::memory_order_relaxed);
   state_ = State::Connected;
   shard_.broker().stats().connections.fetch_add(1, std::memory_order_relaxed);
   spdlog::info("client {} connected from {} (MQTT {}, clean session {}, keep-alive {}s{})",
@@ -392,6 +393,7 @@ void Client::on_closed(std::string_view reason) {
   // dying connection.
   std::shared_ptr<Session> s = std::move(session_);
   s->client = nullptr;
+  s->online.store(false, std::memory_order_relaxed);
   if (s->clean) shard_.broker().release_session(s, conn_id_);
   spdlog::info("client {} disconnected ({})", client_id_, reason);
   if (will_ && !graceful_) {

@@ -46,6 +46,8 @@ class Session {
   // Connection id of the latest CONNECT that claimed this client id; guarded
   // by the broker's session-registry mutex.
   uint64_t claim = 0;
+  // Whether a connection is attached; readable from any thread (the API).
+  std::atomic<bool> online{false};
 
   // ---- owner only ----
   Client* client = nullptr;  // the live connection, if any

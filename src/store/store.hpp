@@ -1,0 +1,36 @@
+// The latest-payload store: the newest payload of every (device_id, topic)
+// that devices publish. The broker hands it every device PUBLISH without
+// waiting (write-behind); readers are API threads.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "broker/broker.hpp"
+
+namespace store {
+
+struct Record {
+  std::string device_id;
+  std::string topic;
+  std::string payload;
+  int64_t updated_ms = 0;  // server receive time, ms since the Unix epoch
+};
+
+enum class ReadStatus { Found, NotFound, Unavailable };
+
+class Store : public broker::PublishObserver {
+ public:
+  // Starts background flushing. Returns false with a one-line `error` when the
+  // store cannot be opened at all (an unreachable Cassandra is not an error:
+  // it is retried in the background).
+  virtual bool start(std::string& error) = 0;
+  // Flushes what is pending and stops.
+  virtual void stop() = 0;
+  // Reads the newest payload of (device_id, topic); may block briefly, so call
+  // it from API threads, never from a worker.
+  virtual ReadStatus latest(std::string_view device_id, std::string_view topic, Record& out) = 0;
+};
+
+}  // namespace store
