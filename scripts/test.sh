@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# One command from a fresh Debian 12 machine to every test: installs the
+# packages, builds, and runs the unit tests (GoogleTest, via ctest) and the
+# integration tests (pytest with Debian's /usr/bin/python3, driving the real
+# binary with paho-mqtt, mosquitto clients, grpcio and a real Cassandra).
+#   scripts/test.sh              unit + integration tests
+#   scripts/test.sh --sanitize   the same, built with ASan + UBSan
+#   scripts/test.sh --ci         both of the above, plus short fuzz and benchmark smokes
+# Extra pytest arguments can follow "--", e.g. scripts/test.sh -- -k pubsub
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=normal
+pytest_args=()
+while (($#)); do
+  case "$1" in
+    --sanitize) mode=sanitize ;;
+    --ci) mode=ci ;;
+    --) shift; pytest_args=("$@"); break ;;
+    *) echo "test.sh: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+scripts/install-deps.sh --test
+PY=/usr/bin/python3
+
+run_suite() {  # $1: build mode
+  local dir
+  case "$1" in debug) dir=build-debug ;; sanitize) dir=build-sanitize ;; esac
+  scripts/build.sh "$1"
+  echo "== unit tests ($1)"
+  (cd "$dir" && ctest --output-on-failure -j2)
+  echo "== integration tests ($1)"
+  MQTT_SERVER_BIN="$PWD/$dir/mqtt-server" MQTT_CTL_BIN="$PWD/$dir/mqtt-server-ctl" \
+    "$PY" -m pytest tests/integration -q ${pytest_args[@]+"${pytest_args[@]}"}
+}
+
+case "$mode" in
+  normal) run_suite debug ;;
+  sanitize)
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    run_suite sanitize ;;
+  ci)
+    run_suite debug
+    if [[ -x fuzz/run.sh ]]; then echo "== fuzz smoke"; fuzz/run.sh 60; fi
+    if [[ -x bench/run.sh ]]; then echo "== benchmark smoke"; bench/run.sh --smoke; fi
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    run_suite sanitize ;;
+esac
