@@ -410,6 +410,8 @@ def main() -> int:
     if args.smoke:
         return smoke(args)
     if args.serve:
+        # A background job ignores SIGINT: let SIGTERM stop the node cleanly too.
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         node = CassandraServer(native_port=args.port or None, heap=args.heap, keep_dir=args.keep)
         try:
             node.start(timeout=args.timeout)
