@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
   auto logger = spdlog::stderr_color_mt("mqtt-server");
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-  spdlog::set_level(opts.trace ? spdlog::level::trace
+  spdlog::set_level(opts.trace   ? spdlog::level::trace
                     : opts.debug ? spdlog::level::debug
                                  : spdlog::level::info);
 

@@ -10,7 +10,8 @@ namespace broker {
 Broker::Broker(Config cfg, std::vector<std::function<void()>> wakers) : cfg_(cfg) {
   const int n = static_cast<int>(wakers.size());
   for (int i = 0; i < n; ++i) {
-    shards_.push_back(std::make_unique<Shard>(*this, i, n, std::move(wakers[static_cast<size_t>(i)])));
+    shards_.push_back(
+        std::make_unique<Shard>(*this, i, n, std::move(wakers[static_cast<size_t>(i)])));
   }
 }
 
@@ -57,8 +58,9 @@ void Broker::discard_session_state(Session& s) {
 }
 
 void Broker::log_queue_drop(const std::string& client_id, uint64_t dropped) {
-  spdlog::warn("client {}: message queue full ({} messages), dropped the oldest ({} dropped so far)",
-               client_id, cfg_.max_queued, dropped);
+  spdlog::warn(
+      "client {}: message queue full ({} messages), dropped the oldest ({} dropped so far)",
+      client_id, cfg_.max_queued, dropped);
 }
 
 Broker::SendResult Broker::send_to_client(std::string_view client_id, const MessagePtr& msg,

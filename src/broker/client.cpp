@@ -28,8 +28,11 @@ std::string assigned_client_id() {
 }  // namespace
 
 Client::Client(Shard& shard, uint64_t conn_id, std::string remote)
-    : shard_(shard), conn_id_(conn_id), remote_(std::move(remote)),
-      created_ms_(shard.now_ms()), last_rx_ms_(shard.now_ms()) {
+    : shard_(shard),
+      conn_id_(conn_id),
+      remote_(std::move(remote)),
+      created_ms_(shard.now_ms()),
+      last_rx_ms_(shard.now_ms()) {
   shard_.add_client(this);
 }
 

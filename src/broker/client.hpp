@@ -55,8 +55,8 @@ class Client {
   uint8_t protocol_level() const { return level_; }
   bool closing() const { return closing_; }
   const std::string& close_reason() const { return close_reason_; }
-  bool dirty = false;    // queued in the shard's dirty list
-  void* io = nullptr;    // the network layer's connection
+  bool dirty = false;  // queued in the shard's dirty list
+  void* io = nullptr;  // the network layer's connection
 
  private:
   enum class State : uint8_t { AwaitConnect, Attaching, Connected, Closed };

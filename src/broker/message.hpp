@@ -15,8 +15,11 @@ class Message {
   // bytes) followed by the payload, so a sender can emit it with no re-encoding.
   Message(std::string_view topic, std::string_view payload, uint8_t qos, bool retain,
           std::string_view origin, int64_t received_ms)
-      : origin_(origin), topic_len_(static_cast<uint16_t>(topic.size())), qos_(qos),
-        retain_(retain), received_ms_(received_ms) {
+      : origin_(origin),
+        topic_len_(static_cast<uint16_t>(topic.size())),
+        qos_(qos),
+        retain_(retain),
+        received_ms_(received_ms) {
     wire_.reserve(2 + topic.size() + payload.size());
     wire_.push_back(static_cast<char>(topic.size() >> 8));
     wire_.push_back(static_cast<char>(topic.size() & 0xff));

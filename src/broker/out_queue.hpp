@@ -18,8 +18,7 @@ class OutQueue {
  public:
   void append(std::string_view bytes);
   // Writes a PUBLISH of `m` with the given delivery QoS, packet id and flags.
-  void append_publish(const MessagePtr& m, uint8_t qos, uint16_t packet_id, bool retain,
-                      bool dup);
+  void append_publish(const MessagePtr& m, uint8_t qos, uint16_t packet_id, bool retain, bool dup);
 
   bool empty() const { return bytes_ == 0; }
   size_t bytes() const { return bytes_; }
@@ -31,10 +30,10 @@ class OutQueue {
 
  private:
   struct Chunk {
-    std::string own;       // used when `ref` is null
-    MessagePtr ref;        // keeps `span` alive
-    std::string_view span; // bytes inside *ref
-    size_t offset = 0;     // bytes already written
+    std::string own;        // used when `ref` is null
+    MessagePtr ref;         // keeps `span` alive
+    std::string_view span;  // bytes inside *ref
+    size_t offset = 0;      // bytes already written
     std::string_view view() const {
       return ref ? span.substr(offset) : std::string_view(own).substr(offset);
     }

@@ -53,7 +53,7 @@ class Session {
   Client* client = nullptr;  // the live connection, if any
   bool clean = true;
   std::map<std::string, uint8_t, std::less<>> subscriptions;  // filter -> granted QoS
-  std::vector<OutboundFlight> inflight;                     // in send order
+  std::vector<OutboundFlight> inflight;                       // in send order
   std::deque<QueuedDelivery> queue;
   std::vector<uint16_t> incoming_qos2;  // ids of QoS 2 PUBLISHes awaiting PUBREL
   uint16_t last_packet_id = 0;

@@ -9,10 +9,14 @@
 namespace broker {
 
 Shard::Shard(Broker& broker, int index, int shard_count, std::function<void()> wake)
-    : broker_(broker), index_(index), inbox_(std::move(wake)),
+    : broker_(broker),
+      index_(index),
+      inbox_(std::move(wake)),
       outboxes_(static_cast<size_t>(shard_count)) {}
 
-void Shard::add_client(Client* c) { clients_.emplace(c->conn_id(), c); }
+void Shard::add_client(Client* c) {
+  clients_.emplace(c->conn_id(), c);
+}
 
 void Shard::remove_client(Client* c) {
   clients_.erase(c->conn_id());
@@ -84,8 +88,7 @@ void Shard::flush_outboxes() {
 }
 
 bool Shard::outboxes_empty() const {
-  return std::all_of(outboxes_.begin(), outboxes_.end(),
-                     [](const auto& v) { return v.empty(); });
+  return std::all_of(outboxes_.begin(), outboxes_.end(), [](const auto& v) { return v.empty(); });
 }
 
 void Shard::drain_inbox() {

@@ -65,7 +65,9 @@ std::string tls_error_text() {
   return buf;
 }
 
-Connection& conn_of(broker::Client* c) { return *static_cast<Connection*>(c->io); }
+Connection& conn_of(broker::Client* c) {
+  return *static_cast<Connection*>(c->io);
+}
 }  // namespace
 
 Worker::Worker(int index, int listen_fd, SSL_CTX* tls)
@@ -136,8 +138,8 @@ void Worker::accept_ready() {
   for (int i = 0; i < 64; ++i) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
-    int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&ss), &len,
-                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd =
+        accept4(listen_fd_, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
       if (errno == EMFILE || errno == ENFILE) {
@@ -203,8 +205,7 @@ void Worker::on_readable(Connection& c) {
           set_want_write(c, true);
           return;
         }
-        if (err == SSL_ERROR_ZERO_RETURN ||
-            (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)) {
+        if (err == SSL_ERROR_ZERO_RETURN || (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)) {
           c.client->close("connection closed by peer");
         } else {
           c.client->close("TLS read error: " + tls_error_text());
