@@ -25,6 +25,11 @@ std::string assigned_client_id() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   return fmt::format("auto-{:016x}", rng());
 }
+// Whether a CONNECT asks for protocol "MQTT" level 5.
+bool is_mqtt5_connect(const mqtt::Frame& f) {
+  return f.body.size() >= 7 && f.body.substr(0, 6) == std::string_view("\0\4MQTT", 6) &&
+         f.body[6] == mqtt::kLevel5;
+}
 }  // namespace
 
 Client::Client(Shard& shard, uint64_t conn_id, std::string remote)
@@ -108,6 +113,13 @@ void Client::handle(const mqtt::Frame& f) {
 void Client::handle_connect(const mqtt::Frame& f) {
   mqtt::Connect c;
   mqtt::DecodeResult r = mqtt::decode_connect(f, c);
+  if (is_mqtt5_connect(f)) {
+    // MQTT 5 is not spoken yet: refuse it like a 3.1.1 server would, before
+    // its (different) variable header is read.
+    send_connack(false, mqtt::ConnackCode::UnacceptableProtocolVersion);
+    close("MQTT 5 is not supported yet", false);
+    return;
+  }
   if (r.status == mqtt::DecodeStatus::BadProtocolVersion) {
     // [MQTT-3.1.2-2]: answer 0x01, then close.
     send_connack(false, mqtt::ConnackCode::UnacceptableProtocolVersion);
@@ -115,12 +127,6 @@ void Client::handle_connect(const mqtt::Frame& f) {
     return;
   }
   if (!r.ok()) return protocol_error(r.reason);
-  if (c.protocol_level == mqtt::kLevel5) {
-    // MQTT 5 is not spoken yet: refuse like a 3.1.1 server would.
-    send_connack(false, mqtt::ConnackCode::UnacceptableProtocolVersion);
-    close("MQTT 5 is not supported yet", false);
-    return;
-  }
   level_ = c.protocol_level;
   clean_ = c.clean_session;
   keep_alive_s_ = c.keep_alive;
@@ -373,7 +379,7 @@ void Client::tick(int64_t now_ms) {
 }
 
 void Client::protocol_error(std::string_view reason) {
-  spdlog::warn("closing connection from {} (client {}): {}", remote_,
+  spdlog::warn("closing connection from {} (client {}): protocol error: {}", remote_,
                client_id_.empty() ? "-" : client_id_, reason);
   close(reason);
 }
