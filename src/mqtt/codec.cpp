@@ -1,0 +1,346 @@
+// Framing and body decoders for MQTT 3.1 / 3.1.1 (and the MQTT 5 CONNECT
+// layout, parsed only far enough for the broker to reject it politely).
+#include "mqtt/codec.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "mqtt/topic.hpp"
+
+namespace mqtt {
+
+namespace {
+
+constexpr DecodeResult ok() {
+  return {};
+}
+constexpr DecodeResult need_more(const char* why) {
+  return {DecodeStatus::NeedMore, why};
+}
+constexpr DecodeResult malformed(const char* why) {
+  return {DecodeStatus::Malformed, why};
+}
+constexpr DecodeResult protocol_error(const char* why) {
+  return {DecodeStatus::ProtocolError, why};
+}
+constexpr DecodeResult bad_version(const char* why) {
+  return {DecodeStatus::BadProtocolVersion, why};
+}
+
+// Bounds-checked cursor over a packet body. Every read fails (returns false)
+// instead of running past the end.
+class Reader {
+ public:
+  explicit Reader(std::string_view buf) : buf_(buf) {}
+
+  size_t left() const { return buf_.size() - pos_; }
+  bool done() const { return pos_ == buf_.size(); }
+
+  bool u8(uint8_t& v) {
+    if (left() < 1) return false;
+    v = static_cast<uint8_t>(buf_[pos_]);
+    pos_ += 1;
+    return true;
+  }
+
+  bool u16(uint16_t& v) {
+    if (left() < 2) return false;
+    v = static_cast<uint16_t>((static_cast<uint8_t>(buf_[pos_]) << 8) |
+                              static_cast<uint8_t>(buf_[pos_ + 1]));
+    pos_ += 2;
+    return true;
+  }
+
+  bool bytes(size_t n, std::string_view& v) {
+    if (left() < n) return false;
+    v = buf_.substr(pos_, n);
+    pos_ += n;
+    return true;
+  }
+
+  // A 2-byte length followed by that many bytes (UTF-8 string or binary data).
+  bool prefixed(std::string_view& v) {
+    uint16_t n = 0;
+    return u16(n) && bytes(n, v);
+  }
+
+  // MQTT 5 variable byte integer, at most 4 bytes.
+  bool varint(uint32_t& v) {
+    v = 0;
+    for (int i = 0; i < 4; ++i) {
+      uint8_t b = 0;
+      if (!u8(b)) return false;
+      v |= static_cast<uint32_t>(b & 0x7F) << (7 * i);
+      if ((b & 0x80) == 0) return true;
+    }
+    return false;
+  }
+
+  std::string_view rest() {
+    std::string_view v = buf_.substr(pos_);
+    pos_ = buf_.size();
+    return v;
+  }
+
+ private:
+  std::string_view buf_;
+  size_t pos_ = 0;
+};
+
+// The fixed-header flags 3.1.1 prescribes per type; -1 for PUBLISH (checked
+// in decode_publish). [MQTT-2.2.2-1], [MQTT-2.2.2-2]
+constexpr int kFixedFlags[16] = {
+    -2,   // 0 reserved
+    0,    // CONNECT
+    0,    // CONNACK
+    -1,   // PUBLISH
+    0,    // PUBACK
+    0,    // PUBREC
+    0x2,  // PUBREL [MQTT-3.6.1-1]
+    0,    // PUBCOMP
+    0x2,  // SUBSCRIBE [MQTT-3.8.1-1]
+    0,    // SUBACK
+    0x2,  // UNSUBSCRIBE [MQTT-3.10.1-1]
+    0,    // UNSUBACK
+    0,    // PINGREQ
+    0,    // PINGRESP
+    0,    // DISCONNECT [MQTT-3.14.1-1]
+    -2,   // 15: AUTH exists only in MQTT 5
+};
+
+// MQTT 5 properties: only skipped (the broker speaks 3.1.1).
+bool skip_properties(Reader& r) {
+  uint32_t len = 0;
+  std::string_view ignored;
+  return r.varint(len) && r.bytes(len, ignored);
+}
+
+}  // namespace
+
+DecodeResult read_frame(std::string_view buf, size_t max_packet_size, Frame& out) {
+  if (buf.empty()) return need_more("empty buffer");
+  const auto first = static_cast<uint8_t>(buf[0]);
+  const unsigned type = first >> 4;
+  const unsigned flags = first & 0x0F;
+  const int want = kFixedFlags[type];
+  if (want == -2) {
+    return malformed(type == 0 ? "reserved packet type 0" : "packet type 15 (AUTH) not in 3.1.1");
+  }
+  if (want >= 0 && static_cast<unsigned>(want) != flags) {
+    return malformed("invalid fixed header flags for packet type");
+  }
+
+  // Remaining length: 1..4 bytes, 7 bits each, least significant first.
+  uint32_t remaining = 0;
+  size_t pos = 1;
+  for (int i = 0;; ++i) {
+    if (pos >= buf.size()) return need_more("incomplete remaining length");
+    const auto b = static_cast<uint8_t>(buf[pos++]);
+    remaining |= static_cast<uint32_t>(b & 0x7F) << (7 * i);
+    if ((b & 0x80) == 0) break;
+    if (i == 3) return malformed("remaining length longer than 4 bytes");
+  }
+
+  const size_t total = pos + remaining;
+  if (total > max_packet_size) return {DecodeStatus::TooLarge, "packet exceeds maximum size"};
+  if (buf.size() < total) return need_more("incomplete packet body");
+
+  out.type = static_cast<PacketType>(type);
+  out.flags = static_cast<uint8_t>(flags);
+  out.body = buf.substr(pos, remaining);
+  out.size = total;
+  return ok();
+}
+
+DecodeResult decode_connect(const Frame& f, Connect& out) {
+  if (f.type != PacketType::Connect) return protocol_error("not a CONNECT packet");
+  if (f.flags != 0) return malformed("invalid CONNECT flags");  // [MQTT-2.2.2-2]
+  out = Connect{};
+  Reader r(f.body);
+
+  std::string_view name;
+  uint8_t level = 0;
+  if (!r.prefixed(name) || !r.u8(level)) return malformed("truncated CONNECT protocol header");
+  if (name == "MQTT") {
+    // 3.1.1 and 5 use this name. [MQTT-3.1.2-2]
+    if (level != kLevel311 && level != kLevel5) {
+      return bad_version("unsupported MQTT protocol level");
+    }
+  } else if (name == "MQIsdp") {
+    if (level != kLevel31) return bad_version("unsupported MQIsdp protocol level");
+  } else {
+    return protocol_error("unknown protocol name");  // [MQTT-3.1.2-1]
+  }
+  out.protocol_name = name;
+  out.protocol_level = level;
+
+  uint8_t flags = 0;
+  if (!r.u8(flags) || !r.u16(out.keep_alive)) return malformed("truncated CONNECT variable header");
+  if (flags & 0x01) return malformed("CONNECT reserved flag set");  // [MQTT-3.1.2-3]
+  out.clean_session = (flags & 0x02) != 0;
+  const bool will_flag = (flags & 0x04) != 0;
+  const auto will_qos = static_cast<uint8_t>((flags >> 3) & 0x03);
+  const bool will_retain = (flags & 0x20) != 0;
+  const bool password_flag = (flags & 0x40) != 0;
+  const bool username_flag = (flags & 0x80) != 0;
+  if (!will_flag && (will_qos != 0 || will_retain)) {
+    return malformed("will QoS/retain set without will flag");  // [MQTT-3.1.2-11], [MQTT-3.1.2-13]
+  }
+  if (will_qos == 3) return malformed("will QoS 3");  // [MQTT-3.1.2-12]
+  if (level == kLevel311 && password_flag && !username_flag) {
+    return malformed("password flag without user name flag");  // [MQTT-3.1.2-22]
+  }
+
+  if (level == kLevel5 && !skip_properties(r)) return malformed("bad CONNECT properties");
+
+  // Payload, in this order: client id, will topic, will message, user name,
+  // password. [MQTT-3.1.3-1]
+  if (!r.prefixed(out.client_id)) return malformed("truncated client identifier");
+  if (!valid_utf8(out.client_id)) {
+    return malformed("client identifier not valid UTF-8");  // [MQTT-3.1.3-4]
+  }
+
+  if (will_flag) {
+    if (level == kLevel5 && !skip_properties(r)) return malformed("bad will properties");
+    Will w;
+    if (!r.prefixed(w.topic) || !r.prefixed(w.payload)) return malformed("truncated will");
+    if (!valid_utf8(w.topic)) return malformed("will topic not valid UTF-8");  // [MQTT-3.1.3-10]
+    if (!valid_topic_name(w.topic)) return protocol_error("invalid will topic");
+    w.qos = will_qos;
+    w.retain = will_retain;
+    out.will = w;
+  }
+  if (username_flag) {
+    std::string_view user;
+    if (!r.prefixed(user)) return malformed("truncated user name");
+    if (!valid_utf8(user)) return malformed("user name not valid UTF-8");  // [MQTT-3.1.3-11]
+    out.username = user;
+  }
+  if (password_flag) {
+    std::string_view pass;
+    if (r.done() && level == kLevel31) {
+      // Some 3.1 clients set the flag but send no password: tolerated as absent.
+    } else {
+      if (!r.prefixed(pass)) return malformed("truncated password");
+      out.password = pass;  // binary data, no UTF-8 requirement in 3.1.1
+    }
+  }
+  if (!r.done()) return malformed("trailing bytes after CONNECT payload");
+  return ok();
+}
+
+DecodeResult decode_publish(const Frame& f, Publish& out) {
+  if (f.type != PacketType::Publish) return protocol_error("not a PUBLISH packet");
+  const auto qos = static_cast<uint8_t>((f.flags >> 1) & 0x03);
+  const bool dup = (f.flags & 0x08) != 0;
+  if (qos == 3) return malformed("PUBLISH QoS 3");              // [MQTT-3.3.1-4]
+  if (dup && qos == 0) return malformed("DUP set with QoS 0");  // [MQTT-3.3.1-2]
+
+  Reader r(f.body);
+  std::string_view topic;
+  if (!r.prefixed(topic)) return malformed("truncated PUBLISH topic");
+  if (!valid_utf8(topic)) return malformed("PUBLISH topic not valid UTF-8");  // [MQTT-3.3.2-1]
+  // The rest of valid_topic_name without a second UTF-8 scan (the length
+  // prefix already bounds the size). [MQTT-3.3.2-2], [MQTT-4.7.3-1]
+  if (topic.empty() || topic.find_first_of("+#") != std::string_view::npos) {
+    return protocol_error("PUBLISH topic empty or has wildcards");
+  }
+  uint16_t id = 0;
+  if (qos > 0) {
+    if (!r.u16(id)) return malformed("truncated PUBLISH packet identifier");
+    if (id == 0) return protocol_error("PUBLISH packet identifier 0");  // [MQTT-2.3.1-1]
+  }
+  out.topic = topic;
+  out.payload = r.rest();
+  out.packet_id = id;
+  out.qos = qos;
+  out.retain = (f.flags & 0x01) != 0;
+  out.dup = dup;
+  return ok();
+}
+
+DecodeResult decode_subscribe(const Frame& f, Subscribe& out) {
+  if (f.type != PacketType::Subscribe) return protocol_error("not a SUBSCRIBE packet");
+  if (f.flags != 0x2) return malformed("invalid SUBSCRIBE flags");  // [MQTT-3.8.1-1]
+  out.packet_id = 0;
+  out.topics.clear();
+  Reader r(f.body);
+  if (!r.u16(out.packet_id)) return malformed("truncated SUBSCRIBE packet identifier");
+  if (out.packet_id == 0) return protocol_error("SUBSCRIBE packet identifier 0");  // [MQTT-2.3.1-1]
+  if (r.done()) return protocol_error("SUBSCRIBE without topic filters");          // [MQTT-3.8.3-3]
+  while (!r.done()) {
+    TopicRequest t;
+    uint8_t opts = 0;
+    if (!r.prefixed(t.filter) || !r.u8(opts)) return malformed("truncated SUBSCRIBE entry");
+    if (!valid_utf8(t.filter)) return malformed("topic filter not valid UTF-8");  // [MQTT-3.8.3-1]
+    if (!valid_topic_filter(t.filter)) return protocol_error("invalid topic filter");
+    if ((opts & 0xFC) != 0 || (opts & 0x03) == 3) {
+      return malformed("invalid requested QoS byte");  // [MQTT-3-8.3-4]
+    }
+    t.qos = opts;
+    out.topics.push_back(t);
+  }
+  return ok();
+}
+
+DecodeResult decode_unsubscribe(const Frame& f, Unsubscribe& out) {
+  if (f.type != PacketType::Unsubscribe) return protocol_error("not an UNSUBSCRIBE packet");
+  if (f.flags != 0x2) return malformed("invalid UNSUBSCRIBE flags");  // [MQTT-3.10.1-1]
+  out.packet_id = 0;
+  out.filters.clear();
+  Reader r(f.body);
+  if (!r.u16(out.packet_id)) return malformed("truncated UNSUBSCRIBE packet identifier");
+  if (out.packet_id == 0) {
+    return protocol_error("UNSUBSCRIBE packet identifier 0");  // [MQTT-2.3.1-1]
+  }
+  if (r.done()) return protocol_error("UNSUBSCRIBE without topic filters");  // [MQTT-3.10.3-2]
+  while (!r.done()) {
+    std::string_view filter;
+    if (!r.prefixed(filter)) return malformed("truncated UNSUBSCRIBE entry");
+    if (!valid_utf8(filter)) return malformed("topic filter not valid UTF-8");  // [MQTT-3.10.3-1]
+    if (!valid_topic_filter(filter)) return protocol_error("invalid topic filter");
+    out.filters.push_back(filter);
+  }
+  return ok();
+}
+
+DecodeResult decode_ack(const Frame& f, Ack& out) {
+  switch (f.type) {
+    case PacketType::Puback:
+    case PacketType::Pubrec:
+    case PacketType::Pubcomp:
+    case PacketType::Unsuback:
+      if (f.flags != 0) return malformed("invalid acknowledgement flags");  // [MQTT-2.2.2-2]
+      break;
+    case PacketType::Pubrel:
+      if (f.flags != 0x2) return malformed("invalid PUBREL flags");  // [MQTT-3.6.1-1]
+      break;
+    default:
+      return protocol_error("not an acknowledgement packet");
+  }
+  if (f.body.size() != 2) return malformed("acknowledgement body is not 2 bytes");
+  Reader r(f.body);
+  uint16_t id = 0;
+  r.u16(id);
+  if (id == 0) return protocol_error("acknowledgement packet identifier 0");  // [MQTT-2.3.1-1]
+  out.type = f.type;
+  out.packet_id = id;
+  return ok();
+}
+
+DecodeResult decode_empty(const Frame& f) {
+  switch (f.type) {
+    case PacketType::Pingreq:
+    case PacketType::Pingresp:
+    case PacketType::Disconnect:
+      break;
+    default:
+      return protocol_error("not a PINGREQ/PINGRESP/DISCONNECT packet");
+  }
+  if (f.flags != 0) return malformed("invalid fixed header flags");  // [MQTT-2.2.2-2]
+  if (!f.body.empty()) return malformed("non-empty body");
+  return ok();
+}
+
+}  // namespace mqtt

@@ -1,0 +1,24 @@
+// Topic names and topic filters (MQTT 3.1.1 section 4.7).
+#pragma once
+
+#include <string_view>
+
+namespace mqtt {
+
+// UTF-8 as MQTT requires it: well-formed, no U+0000, no surrogates (U+D800..DFFF),
+// no overlong forms. [MQTT-1.5.3-1], [MQTT-1.5.3-2]
+bool valid_utf8(std::string_view s);
+
+// A PUBLISH topic name: at least one character, valid UTF-8, no '+' or '#'.
+// [MQTT-4.7.3-1], [MQTT-3.3.2-2]
+bool valid_topic_name(std::string_view name);
+
+// A SUBSCRIBE/UNSUBSCRIBE filter: at least one character, valid UTF-8, '#' only
+// as the whole last level, '+' only as a whole level. [MQTT-4.7.1-2], [MQTT-4.7.1-3]
+bool valid_topic_filter(std::string_view filter);
+
+// Whether `filter` matches `name` (both assumed valid). Topics starting with '$'
+// are not matched by a filter starting with '+' or '#'. [MQTT-4.7.2-1]
+bool topic_matches(std::string_view filter, std::string_view name);
+
+}  // namespace mqtt
