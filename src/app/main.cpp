@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "app/options.hpp"
+#include "app/store_factory.hpp"
 #include "net/server.hpp"
 
 int main(int argc, char** argv) {
@@ -30,12 +31,19 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  net::Server server;
+  // Everything that can fail at start-up is checked before anything runs.
   std::string error;
+  net::Server server;
   if (!server.open(opts.server, error)) {
     std::fprintf(stderr, "mqtt-server: %s\n", error.c_str());
     return 1;
   }
+  std::unique_ptr<store::Store> store = app::make_store(opts, error);
+  if (!store || !store->start(error)) {
+    std::fprintf(stderr, "mqtt-server: %s\n", error.c_str());
+    return 1;
+  }
+  server.broker().add_observer(store.get());
   server.start();
   spdlog::info("mqtt-server {} listening on {} ({}, {} worker threads{})", MQTT_SERVER_VERSION,
                server.bound_address(), opts.server.tls ? "TLS" : "plain TCP", server.threads(),
@@ -45,6 +53,7 @@ int main(int argc, char** argv) {
   sigwait(&signals, &sig);
   spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
   server.stop();
+  store->stop();  // after the workers, so the last publishes are kept
   spdlog::info("stopped");
   return 0;
 }

@@ -17,6 +17,13 @@ int parse_options(int argc, char** argv, Options& o) {
                  "Cassandra address(es) host:port[,host:port...] for the latest payloads; "
                  "without it the embedded store is used")
       ->type_name("<CASSANDRA IPADDR>");
+  cli.add_option("--data-dir", o.data_dir, "folder of the embedded store (without -d)")
+      ->default_val(o.data_dir)
+      ->type_name("<DIR>");
+  cli.add_option("--flush-interval-ms", o.flush_interval_ms,
+                 "how often the latest payloads are written to the store, in ms")
+      ->default_val(o.flush_interval_ms)
+      ->check(CLI::Range(1u, 60000u));
   cli.add_option("-c,--cert", s.cert_file, "server certificate chain, PEM")
       ->default_val(s.cert_file)
       ->type_name("<FILEPATH>");

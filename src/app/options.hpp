@@ -9,7 +9,9 @@ namespace app {
 
 struct Options {
   net::ServerOptions server;
-  std::string db_addr;  // Cassandra contact points; empty: embedded store
+  std::string db_addr;              // Cassandra contact points; empty: embedded store
+  std::string data_dir = "./data";  // the embedded store
+  unsigned flush_interval_ms = 50;  // how often the store writes its batch
   std::string grpc_addr = "[::1]:10000";
   bool debug = false;
   bool trace = false;

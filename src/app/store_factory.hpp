@@ -1,0 +1,16 @@
+// Chooses the latest-payload store from the command line: Cassandra with
+// -d/--db_addr, the embedded RocksDB store otherwise.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "app/options.hpp"
+#include "store/store.hpp"
+
+namespace app {
+
+// Returns null with a one-line `error` when the options are unusable.
+std::unique_ptr<store::Store> make_store(const Options& opts, std::string& error);
+
+}  // namespace app

@@ -1,0 +1,53 @@
+// The Store the server runs: coalesces device publishes in memory and writes
+// them to a Backend from one background thread, retrying with back-off while
+// the backend is down. The broker never waits on it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "store/backend.hpp"
+#include "store/coalescer.hpp"
+#include "store/store.hpp"
+
+namespace store {
+
+struct StoreStats {
+  std::atomic<uint64_t> written{0};   // rows written
+  std::atomic<uint64_t> batches{0};   // successful batches
+  std::atomic<uint64_t> failures{0};  // failed write attempts
+};
+
+class WriteBehindStore : public Store {
+ public:
+  WriteBehindStore(std::unique_ptr<Backend> backend, std::chrono::milliseconds interval);
+  ~WriteBehindStore() override;
+
+  bool start(std::string& error) override;
+  void stop() override;
+  ReadStatus latest(std::string_view device_id, std::string_view topic, Record& out) override;
+  void on_device_publish(const broker::MessagePtr& msg) override;
+
+  const StoreStats& stats() const { return stats_; }
+  size_t pending() const { return coalescer_.pending(); }
+
+ private:
+  void run();
+  bool flush_once();
+
+  std::unique_ptr<Backend> backend_;
+  std::chrono::milliseconds interval_;
+  Coalescer coalescer_;
+  StoreStats stats_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  bool down_ = false;  // the last write failed; logged once until it recovers
+};
+
+}  // namespace store
