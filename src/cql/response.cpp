@@ -117,6 +117,11 @@ Result<ResultBody> decode_rows(Reader& r) {
   rows.row_count = r.i32();
   if (!r.ok()) return truncated("rows count");
   if (rows.row_count < 0) return malformed("negative rows count");
+  // Rows of no column carry no bytes, so nothing would bound their count: a
+  // hostile frame could announce 2^31 of them for a caller to loop over.
+  if (rows.row_count > 0 && rows.metadata.column_count == 0) {
+    return malformed("rows without columns");
+  }
   const uint64_t cells =
       static_cast<uint64_t>(rows.row_count) * static_cast<uint64_t>(rows.metadata.column_count);
   // Every cell is at least an [int] length: that bounds what the body can hold.

@@ -507,6 +507,10 @@ TEST(CqlFrame, CorruptCountsAreRejectedWithoutAllocating) {
   EXPECT_FALSE(
       cql::decode_result(B().i32(4)({0x00, 0x00}).i32(0).i32(-1).i32(0).i32(4).i32(0).v).ok());
   EXPECT_FALSE(cql::decode_result(B().i32(4)({0x00, 0x00}).i32(0).i32(0).i32(70000).v).ok());
+  // Rows without columns: nothing would bound how many a frame can announce.
+  EXPECT_EQ(cql::decode_result(B().i32(2).i32(4).i32(0).i32(538976288).v).error().code,
+            cql::Errc::Malformed);
+  EXPECT_TRUE(cql::decode_result(B().i32(2).i32(4).i32(0).i32(0).v).ok());
   // Unknown result kind.
   EXPECT_EQ(cql::decode_result(B().i32(9).v).error().code, cql::Errc::Malformed);
   // Unknown column type id (its value length would be unknown).
