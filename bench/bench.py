@@ -125,11 +125,13 @@ class Broker:
         self.spec, self.workdir, self.tls, self.cert, self.key, self.p = spec, workdir, tls, cert, key, p
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
-        self.logfile = workdir / f"{spec.name}-{self.port}.log"
+        # A fresh working directory per instance: ours keeps its embedded store in ./data.
+        self.rundir = Path(tempfile.mkdtemp(prefix=f"{spec.name}-{self.port}-", dir=workdir))
+        self.logfile = self.rundir / "broker.log"
 
     def command(self) -> list[str]:
         if self.spec.kind == "mosquitto":
-            conf = self.workdir / f"{self.spec.name}-{self.port}.conf"
+            conf = self.rundir / "mosquitto.conf"
             lines = [
                 f"listener {self.port} 127.0.0.1",
                 "allow_anonymous true",
@@ -152,6 +154,7 @@ class Broker:
         cmd = [self.spec.binary, "-a", f"127.0.0.1:{self.port}", "--grpc-addr", f"127.0.0.1:{free_port()}"]
         if self.p.threads > 0:
             cmd += ["--threads", str(self.p.threads)]
+        cmd += ["--max-queued", str(self.p.max_queued), "--max-inflight", str(self.p.max_inflight)]
         cmd += ["-c", str(self.cert), "-k", str(self.key)] if self.tls else ["--non-tls"]
         cmd += self.p.server_args.split()
         return cmd
@@ -160,7 +163,7 @@ class Broker:
         cmd = self.command()
         self.cmdline = " ".join(cmd)
         with open(self.logfile, "wb") as lf:
-            self.proc = subprocess.Popen(cmd, cwd=self.workdir, stdout=lf, stderr=subprocess.STDOUT,
+            self.proc = subprocess.Popen(cmd, cwd=self.rundir, stdout=lf, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -322,6 +325,16 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(headers), sep] + [line(r) for r in rows])
 
 
+GEN_BOUND = 0.9  # load generator busier than this share of a core: it may be the limit
+
+
+def rate(x: dict) -> str:
+    if not x.get("ok"):
+        return "FAIL"
+    mark = "*" if (x.get("loadgen_core_util") or 0) >= GEN_BOUND else ""
+    return fmt(x.get("delivered_per_s")) + mark
+
+
 def render(results: list[dict]) -> str:
     parts = []
     rows = []
@@ -332,7 +345,7 @@ def render(results: list[dict]) -> str:
         ms = lambda x, k: None if x.get(k) is None else x[k] / 1000.0
         rows.append([
             r["id"], r["title"],
-            fmt(o.get("delivered_per_s")) if o.get("ok") else "FAIL", fmt(m.get("delivered_per_s")) if m.get("ok") else "FAIL",
+            rate(o), rate(m),
             fmt(ratio(o.get("delivered_per_s"), m.get("delivered_per_s")), "ratio"),
             fmt(o.get("cpu_s_per_M")), fmt(m.get("cpu_s_per_M")),
             fmt(ratio(o.get("cpu_s_per_M"), m.get("cpu_s_per_M")), "ratio"),
@@ -340,7 +353,8 @@ def render(results: list[dict]) -> str:
             f"{fmt(ms(m, 'lat_p50_us'))}/{fmt(ms(m, 'lat_p99_us'))}",
         ])
     parts.append("Throughput (delivered msg/s, higher is better) and server CPU seconds per million delivered\n"
-                 "messages (lower is better); ratio = ours/mosquitto; latency p50/p99 in ms.\n")
+                 "messages (lower is better); ratio = ours/mosquitto; latency p50/p99 in ms.\n"
+                 f"* = the load generator used >= {GEN_BOUND:.0%} of a core: that rate is a lower bound.\n")
     parts.append(table(["id", "scenario", "ours msg/s", "mosq msg/s", "ratio", "ours cpu s/M", "mosq cpu s/M",
                         "ratio", "ours p50/p99", "mosq p50/p99"], rows))
     srows = []
@@ -429,6 +443,9 @@ def main() -> int:
         log(f"note: open-file limit {nofile}; idle scenario reduced to {new} connections")
         p.idle_conns = new
 
+    p.server, p.mosquitto, p.loadgen = (os.path.abspath(x) for x in (p.server, p.mosquitto, p.loadgen))
+    if p.stresser:
+        p.stresser = os.path.abspath(p.stresser)
     kind = p.server_kind
     if kind == "auto":
         kind = "mosquitto" if "mosquitto" in Path(p.server).name else "mqtt-server"
@@ -467,7 +484,7 @@ def main() -> int:
                     broker = Broker(spec, tmp, sc.tls, cert, key, p)
                     try:
                         broker.start()
-                    except RuntimeError as e:
+                    except (RuntimeError, OSError) as e:
                         runs[spec.name].append({"ok": False, "error": str(e)})
                         continue
                     try:

@@ -10,7 +10,8 @@
 #   e.g. --only a,b-p2p  --repeat 3  --threads 2  --duration 5
 #
 # Environment: MQTT_SERVER_BIN (same as --server), MOSQUITTO_BIN, BENCH_CACHE (where the
-# load generator and mqtt-stresser are built; default build-bench/), MQTT_STRESSER_BIN.
+# load generator and mqtt-stresser are built; default build-bench/), MQTT_STRESSER_BIN,
+# BENCH_CMAKE_ARGS (extra cmake configure options for the server build).
 # Results: a table on stdout and bench/results/<date>.json (git-ignored).
 set -euo pipefail
 
@@ -27,7 +28,7 @@ while [[ $# -gt 0 ]]; do
     --server=*) SERVER="${1#--server=}"; shift ;;
     --no-build) BUILD=0; shift ;;
     --smoke) SMOKE=1; PASS+=("$1"); shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) PASS+=("$1"); shift ;;
   esac
 done
@@ -50,7 +51,9 @@ if [[ -z "$SERVER" ]]; then
   SERVER="$REPO/build-release/mqtt-server"
   if [[ $BUILD -eq 1 ]]; then
     echo "bench: building mqtt-server (Release)"
-    cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DMQTT_BUILD_TESTS=OFF >/dev/null
+    # BENCH_CMAKE_ARGS: extra configure options, e.g. -DMQTT_WERROR=OFF
+    # shellcheck disable=SC2086
+    cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DMQTT_BUILD_TESTS=OFF ${BENCH_CMAKE_ARGS:-} >/dev/null
     cmake --build build-release -j2
   fi
 fi

@@ -201,6 +201,14 @@ ProcSample sample_proc(int pid) {
   return s;
 }
 
+// CPU seconds used by this process (user + system).
+double self_cpu_s() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 // ---------------------------------------------------------------- latency histogram
 // Log-linear buckets: exact below 64 ns, then 32 sub-buckets per power of two (~3%).
 class Hist {
@@ -754,7 +762,10 @@ struct Json {
   std::string done() { return s.str() + "}"; }
 };
 
-void emit_common(Json& j, const ProcSample& a, const ProcSample& b) {
+void emit_common(Json& j, const ProcSample& a, const ProcSample& b, double self_cpu, double elapsed) {
+  j.num("loadgen_cpu_s", self_cpu);
+  // Share of one core the load generator used: near 1.0 means it, not the broker, may be the limit.
+  j.num("loadgen_core_util", elapsed > 0 ? self_cpu / elapsed : 0);
   j.integer("protocol_errors", static_cast<long long>(G.protocol_errors));
   j.integer("disconnects", static_cast<long long>(G.disconnects));
   if (a.ok && b.ok) {
@@ -823,6 +834,7 @@ int run_throughput() {
   const uint64_t rate_cap = 20000;  // open loop: stop sending if this many are outstanding
 
   ProcSample before = sample_proc(o.server_pid);
+  double cpu0 = self_cpu_s();
   uint64_t t0 = now_ns();
   uint64_t stop_at = t0 + static_cast<uint64_t>(o.duration * 1e9);
   uint64_t interval_ns = 0;
@@ -894,6 +906,7 @@ int run_throughput() {
     poll_once(10000000ull);
   }
   ProcSample after = sample_proc(o.server_pid);
+  double cpu1 = self_cpu_s();
   uint64_t end = G.last_rx_ns ? G.last_rx_ns : now_ns();
 
   uint64_t sent = 0;
@@ -921,7 +934,7 @@ int run_throughput() {
   j.num("published_per_s", static_cast<double>(sent) / pub_elapsed);
   j.num("delivered_per_s", elapsed > 0 ? static_cast<double>(G.total_rx) / elapsed : 0);
   j.num("delivered_per_s_during_publish", static_cast<double>(rx_at_pub_end) / pub_elapsed);
-  emit_common(j, before, after);
+  emit_common(j, before, after, cpu1 - cpu0, static_cast<double>(now_ns() - t0) / 1e9);
   disconnect_all();
   std::printf("RESULT %s\n", j.done().c_str());
   std::fflush(stdout);
@@ -947,6 +960,7 @@ int run_stresser() {
   const uint64_t M = static_cast<uint64_t>(o.messages);
   const size_t out_cap = 256 * 1024;
   ProcSample before = sample_proc(o.server_pid);
+  double cpu0 = self_cpu_s();
   uint64_t t0 = now_ns();
   uint64_t deadline = t0 + static_cast<uint64_t>(o.global_timeout * 1e9);
   for (auto* p : G.pubs) p->pub_start_ns = t0;
@@ -971,6 +985,7 @@ int run_stresser() {
     poll_once(5000000ull);
   }
   ProcSample after = sample_proc(o.server_pid);
+  double cpu1 = self_cpu_s();
   uint64_t end = G.last_rx_ns ? G.last_rx_ns : now_ns();
 
   std::vector<double> pub_rates, rx_rates;
@@ -1019,7 +1034,7 @@ int run_stresser() {
   j.num("delivered_per_s", elapsed > 0 ? static_cast<double>(received) / elapsed : 0);
   j.num("publish_median_per_s", median(pub_rates));
   j.num("receive_median_per_s", median(rx_rates));
-  emit_common(j, before, after);
+  emit_common(j, before, after, cpu1 - cpu0, static_cast<double>(now_ns() - t0) / 1e9);
   disconnect_all();
   std::printf("RESULT %s\n", j.done().c_str());
   std::fflush(stdout);
