@@ -335,6 +335,7 @@ void Client::pump_queue() {
     s.inflight.push_back(std::move(fl));
     shard_.broker().stats().messages_out.fetch_add(1, std::memory_order_relaxed);
   }
+  s.queue.shrink_if_empty();
   shard_.mark_dirty(this);
 }
 

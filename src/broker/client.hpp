@@ -53,6 +53,10 @@ class Client {
   const std::string& remote() const { return remote_; }
   const std::string& client_id() const { return client_id_; }
   uint8_t protocol_level() const { return level_; }
+  // CONNECT accepted and the session attached (for the API's device list).
+  bool connected() const { return state_ == State::Connected; }
+  // When the connection was accepted, on the shard's monotonic clock (ms).
+  int64_t created_ms() const { return created_ms_; }
   bool closing() const { return closing_; }
   const std::string& close_reason() const { return close_reason_; }
   bool dirty = false;  // queued in the shard's dirty list

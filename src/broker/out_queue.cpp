@@ -58,9 +58,8 @@ void OutQueue::append_publish(const MessagePtr& m, uint8_t qos, uint16_t packet_
 
 size_t OutQueue::gather(std::string_view* out, size_t max) const {
   size_t n = 0;
-  for (const auto& c : chunks_) {
-    if (n == max) break;
-    std::string_view v = c.view();
+  for (size_t i = 0; i < chunks_.size() && n < max; ++i) {
+    std::string_view v = chunks_[i].view();
     if (!v.empty()) out[n++] = v;
   }
   return n;
@@ -83,6 +82,11 @@ void OutQueue::consume(size_t n) {
   while (!chunks_.empty() && chunks_.front().view().empty()) {
     if (!chunks_.front().ref) spare_.swap(chunks_.front().own);
     chunks_.pop_front();
+  }
+  if (chunks_.empty()) {
+    chunks_.shrink_if_empty();
+    // A large buffer left by a burst is not kept by an idle connection.
+    if (spare_.capacity() > 4096) std::string().swap(spare_);
   }
 }
 

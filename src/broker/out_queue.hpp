@@ -6,11 +6,11 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <string>
 #include <string_view>
 
 #include "broker/message.hpp"
+#include "broker/ring.hpp"
 
 namespace broker {
 
@@ -40,7 +40,7 @@ class OutQueue {
   };
   std::string& tail_bytes();
 
-  std::deque<Chunk> chunks_;
+  Ring<Chunk> chunks_;
   std::string spare_;  // a drained buffer kept for reuse, so steady state does not allocate
   size_t bytes_ = 0;
 };

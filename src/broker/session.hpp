@@ -8,12 +8,12 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "broker/message.hpp"
+#include "broker/ring.hpp"
 
 namespace broker {
 
@@ -54,7 +54,7 @@ class Session {
   bool clean = true;
   std::map<std::string, uint8_t, std::less<>> subscriptions;  // filter -> granted QoS
   std::vector<OutboundFlight> inflight;                       // in send order
-  std::deque<QueuedDelivery> queue;
+  Ring<QueuedDelivery> queue;
   std::vector<uint16_t> incoming_qos2;  // ids of QoS 2 PUBLISHes awaiting PUBREL
   uint16_t last_packet_id = 0;
   uint64_t dropped = 0;  // messages dropped because the queue was full
