@@ -49,7 +49,39 @@ std::shared_ptr<Session> Broker::find_session(std::string_view client_id) {
   return it == sessions_.end() ? nullptr : it->second;
 }
 
+void Broker::restore_session(SessionSnapshot&& snap) {
+  // Spread restored sessions over the shards; a reconnect moves a session to
+  // its connection's shard anyway.
+  int owner = static_cast<int>(std::hash<std::string>{}(snap.client_id) % shards_.size());
+  auto s = std::make_shared<Session>(snap.client_id, owner);
+  s->clean = false;
+  s->persisted = true;
+  for (auto& [filter, qos] : snap.subscriptions) {
+    index_.subscribe(filter, s, qos);
+    s->subscriptions.emplace(std::move(filter), qos);
+  }
+  for (auto& m : snap.messages) s->queue.push_back(std::move(m));
+  std::lock_guard lock(sessions_mu_);
+  sessions_.insert_or_assign(s->client_id(), std::move(s));
+}
+
+void Broker::request_session_snapshots() {
+  for (auto& sh : shards_) {
+    Shard* shard = sh.get();
+    run_on_shard(shard->index(), [shard] { shard->snapshot_dirty_sessions(); });
+  }
+}
+
+void Broker::snapshot_sessions_now() {
+  for (auto& sh : shards_) sh->snapshot_dirty_sessions();
+}
+
 void Broker::discard_session_state(Session& s) {
+  if (s.persisted && persistence_) {
+    persistence_->session_erased(s.client_id());
+    s.persisted = false;
+  }
+  s.persist_dirty = false;
   for (const auto& [filter, qos] : s.subscriptions) index_.unsubscribe(filter, &s);
   s.subscriptions.clear();
   s.inflight.clear();

@@ -14,6 +14,7 @@
 
 #include "broker/config.hpp"
 #include "broker/message.hpp"
+#include "broker/persistence.hpp"
 #include "broker/retained.hpp"
 #include "broker/topic_index.hpp"
 
@@ -55,6 +56,21 @@ class Broker {
   int shard_count() const { return static_cast<int>(shards_.size()); }
 
   void add_observer(PublishObserver* o) { observers_.push_back(o); }
+
+  // Durable storage of retained messages and persistent sessions; set before
+  // the server starts, together with the restore calls.
+  void set_persistence(PersistenceSink* sink) {
+    persistence_ = sink;
+    retained_.set_sink(sink);
+  }
+  PersistenceSink* persistence() const { return persistence_; }
+  // Recreates a stored persistent session, offline, before the server starts.
+  void restore_session(SessionSnapshot&& snap);
+  // Asks every shard to hand snapshots of its changed persistent sessions to
+  // the sink (asynchronously, on the shards' threads).
+  void request_session_snapshots();
+  // The same, synchronously: only once the worker threads have stopped.
+  void snapshot_sessions_now();
   const std::vector<PublishObserver*>& observers() const { return observers_; }
 
   // CONNECT: registers connection `conn_id` on shard `shard` as the holder of
@@ -90,6 +106,7 @@ class Broker {
   Stats stats_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::vector<PublishObserver*> observers_;
+  PersistenceSink* persistence_ = nullptr;
   std::mutex sessions_mu_;
   std::unordered_map<std::string, std::shared_ptr<Session>> sessions_;
 };

@@ -183,6 +183,7 @@ void Client::attach(const std::shared_ptr<Session>& s, bool session_present) {
   send_connack(session_present, mqtt::ConnackCode::Accepted);
   if (session_present) resend_inflight();
   pump_queue();
+  shard_.mark_session_changed(session_);  // a new persistent session is saved too
   // Bytes that arrived while the session was being handed over are parsed by
   // the network layer after this returns (it calls on_bytes again).
 }
@@ -225,6 +226,7 @@ void Client::handle_ack(const mqtt::Frame& f) {
     case mqtt::PacketType::Puback:
       if (flight != s.inflight.end() && flight->qos == 1) s.inflight.erase(flight);
       pump_queue();
+      shard_.mark_session_changed(session_);
       break;
     case mqtt::PacketType::Pubrec:
       if (flight != s.inflight.end() && flight->qos == 2) {
@@ -238,6 +240,7 @@ void Client::handle_ack(const mqtt::Frame& f) {
     case mqtt::PacketType::Pubcomp:
       if (flight != s.inflight.end() && flight->qos == 2) s.inflight.erase(flight);
       pump_queue();
+      shard_.mark_session_changed(session_);
       break;
     case mqtt::PacketType::Pubrel: {
       std::erase(s.incoming_qos2, a.packet_id);
@@ -269,6 +272,7 @@ void Client::handle_subscribe(const mqtt::Frame& f) {
     s.subscriptions.insert_or_assign(std::string(t.filter), granted);
     out[i] = granted;
   }
+  shard_.mark_session_changed(session_);
   scratch_.clear();
   mqtt::encode_suback(scratch_, sub.packet_id, {out, sub.topics.size()});
   write(scratch_);
@@ -293,6 +297,7 @@ void Client::handle_unsubscribe(const mqtt::Frame& f) {
       s.subscriptions.erase(it);
     }
   }
+  shard_.mark_session_changed(session_);
   scratch_.clear();
   mqtt::encode_unsuback(scratch_, u.packet_id);
   write(scratch_);
@@ -322,6 +327,7 @@ void Client::send(const MessagePtr& msg, uint8_t qos, bool retain) {
   } else {
     enqueue_offline(s, {msg, qos, retain}, shard_.broker());
   }
+  shard_.mark_session_changed(session_);
 }
 
 void Client::pump_queue() {

@@ -1,10 +1,16 @@
 #include "broker/retained.hpp"
 
+#include "broker/persistence.hpp"
 #include "mqtt/topic.hpp"
 
 namespace broker {
 
 void RetainedStore::put(const MessagePtr& m) {
+  restore(m);
+  if (sink_) sink_->retained_changed(m);
+}
+
+void RetainedStore::restore(const MessagePtr& m) {
   std::lock_guard lock(mu_);
   if (m->payload().empty()) {
     by_topic_.erase(std::string(m->topic()));

@@ -11,8 +11,14 @@
 
 namespace broker {
 
+class PersistenceSink;
+
 class RetainedStore {
  public:
+  // Storage told about every change; set before the server starts.
+  void set_sink(PersistenceSink* sink) { sink_ = sink; }
+  // Loads a stored message at start-up (does not call the sink).
+  void restore(const MessagePtr& m);
   // Stores `m` for its topic, or clears the topic when the payload is empty
   // [MQTT-3.3.1-10], [MQTT-3.3.1-11].
   void put(const MessagePtr& m);
@@ -21,6 +27,7 @@ class RetainedStore {
   size_t size() const;
 
  private:
+  PersistenceSink* sink_ = nullptr;
   mutable std::mutex mu_;
   std::unordered_map<std::string, MessagePtr> by_topic_;
 };

@@ -72,6 +72,7 @@ void Shard::deliver_here(const std::shared_ptr<Session>& s, const MessagePtr& ms
     s->client->send(msg, qos, retain);
   } else if (!s->clean && qos > 0) {
     enqueue_offline(*s, {msg, qos, retain}, broker_);
+    mark_session_changed(s);
   }
   // QoS 0 to a session without a connection is not kept, as in Mosquitto's
   // default (queue_qos0_messages false).
@@ -153,6 +154,33 @@ void Shard::handle_attach(InboxItem& item) {
     return;
   }
   c->attach(s, item.flag);
+}
+
+void Shard::mark_session_changed(const std::shared_ptr<Session>& s) {
+  if (s->clean || s->persist_dirty || !broker_.persistence()) return;
+  s->persist_dirty = true;
+  changed_sessions_.push_back(s);
+}
+
+void Shard::snapshot_dirty_sessions() {
+  PersistenceSink* sink = broker_.persistence();
+  for (auto& s : changed_sessions_) {
+    if (!s->persist_dirty) continue;  // discarded meanwhile
+    s->persist_dirty = false;
+    if (s->owner.load(std::memory_order_acquire) != index_ || s->clean) continue;
+    SessionSnapshot snap;
+    snap.client_id = s->client_id();
+    for (const auto& [filter, qos] : s->subscriptions) snap.subscriptions.emplace_back(filter, qos);
+    // Messages in flight are saved as queued: after a restart they are sent
+    // again from the start of the QoS flow.
+    for (const auto& f : s->inflight) {
+      if (!f.released) snap.messages.push_back({f.msg, f.qos, f.retain});
+    }
+    for (size_t i = 0; i < s->queue.size(); ++i) snap.messages.push_back(s->queue[i]);
+    s->persisted = true;
+    sink->session_saved(std::move(snap));
+  }
+  changed_sessions_.clear();
 }
 
 void Shard::mark_dirty(Client* c) {

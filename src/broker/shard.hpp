@@ -63,6 +63,10 @@ class Shard {
   // Clients with bytes to write / connections to close; the network layer
   // drains these at the end of each loop turn.
   void mark_dirty(Client* c);
+  // A persistent session changed (subscriptions, queued or inflight messages):
+  // it is saved at the next snapshot request. Owner thread only.
+  void mark_session_changed(const std::shared_ptr<Session>& s);
+  void snapshot_dirty_sessions();
   std::vector<Client*>& dirty() { return dirty_; }
   std::vector<Client*>& closing() { return closing_; }
 
@@ -81,6 +85,7 @@ class Shard {
   std::vector<Subscriber> matches_;               // reused between publishes
   std::vector<Client*> dirty_;
   std::vector<Client*> closing_;
+  std::vector<std::shared_ptr<Session>> changed_sessions_;
 };
 
 }  // namespace broker

@@ -1,26 +1,55 @@
 // Where the write-behind store puts its batches: RocksDB or Cassandra.
 #pragma once
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "store/coalescer.hpp"
 #include "store/store.hpp"
 
 namespace store {
 
+// Everything one flush writes. Each part keeps only the newest value per key.
+struct WriteSet {
+  Batch latest;  // (device_id, topic) -> newest device message
+  std::unordered_map<std::string, broker::MessagePtr>
+      retained;  // topic -> message; empty payload: delete
+  std::unordered_map<std::string, std::optional<std::string>>
+      sessions;  // client id -> snapshot; nullopt: delete
+
+  bool empty() const { return latest.empty() && retained.empty() && sessions.empty(); }
+  size_t size() const { return latest.size() + retained.size() + sessions.size(); }
+};
+
+struct StoredRetained {
+  std::string_view topic;
+  std::string_view payload;
+  uint8_t qos = 0;
+  int64_t updated_ms = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
-  // A short name for logs ("rocksdb at ./data", "cassandra at host:port").
+  // A short name for logs ("embedded RocksDB in ./data", "Cassandra at host:port").
   virtual std::string describe() const = 0;
   // Opens the database. An embedded store that cannot open is a start-up
   // error; a remote one returns true and connects lazily (see write()).
   virtual bool open(std::string& error) = 0;
-  // Writes every entry of `batch`; entries written are erased from it. Returns
-  // false with `error` set when some entries remain (the caller retries them).
-  virtual bool write(Batch& batch, std::string& error) = 0;
+  // Writes the set; what was written is erased from it. Returns false with
+  // `error` set when something remains (the caller keeps it and retries).
+  virtual bool write(WriteSet& ws, std::string& error) = 0;
   virtual ReadStatus read(std::string_view device_id, std::string_view topic, Record& out) = 0;
+  // Start-up loads of retained messages and persistent sessions (encoded with
+  // store/session_codec.hpp). False with `error` when the data cannot be read now.
+  virtual bool load_retained(const std::function<void(const StoredRetained&)>& fn,
+                             std::string& error) = 0;
+  virtual bool load_sessions(
+      const std::function<void(std::string_view client_id, std::string_view snapshot)>& fn,
+      std::string& error) = 0;
   virtual void close() {}
 };
 

@@ -9,23 +9,33 @@
 namespace store {
 
 namespace {
-std::string make_key(std::string_view device_id, std::string_view topic) {
+std::string latest_key(std::string_view device_id, std::string_view topic) {
   std::string k;
-  k.reserve(device_id.size() + 1 + topic.size());
+  k.reserve(2 + device_id.size() + topic.size());
+  k.push_back('L');
   k.append(device_id);
   k.push_back('\0');
   k.append(topic);
   return k;
 }
 
-void put_u64(std::string& out, uint64_t v) {
-  for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+std::string prefixed(char p, std::string_view s) {
+  std::string k;
+  k.reserve(1 + s.size());
+  k.push_back(p);
+  k.append(s);
+  return k;
 }
 
-uint64_t get_u64(std::string_view in) {
+void put_i64(std::string& out, int64_t v) {
+  auto u = static_cast<uint64_t>(v);
+  for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((u >> (8 * i)) & 0xff));
+}
+
+int64_t get_i64(std::string_view in) {
   uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(in[static_cast<size_t>(i)]);
-  return v;
+  for (size_t i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(in[i]);
+  return static_cast<int64_t>(v);
 }
 }  // namespace
 
@@ -46,7 +56,7 @@ bool RocksDbBackend::open(std::string& error) {
   options.IncreaseParallelism(2);
   options.max_open_files = 256;  // leave descriptors for MQTT connections
   rocksdb::DB* db = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(options, dir_ + "/latest", &db);
+  rocksdb::Status s = rocksdb::DB::Open(options, dir_ + "/store", &db);
   if (!s.ok()) {
     error = "cannot open the embedded store in '" + dir_ + "': " + s.ToString();
     return false;
@@ -55,14 +65,32 @@ bool RocksDbBackend::open(std::string& error) {
   return true;
 }
 
-bool RocksDbBackend::write(Batch& batch, std::string& error) {
+bool RocksDbBackend::write(WriteSet& ws, std::string& error) {
   rocksdb::WriteBatch wb;
   std::string value;
-  for (const auto& [key, msg] : batch) {
+  for (const auto& [key, msg] : ws.latest) {
     value.clear();
-    put_u64(value, static_cast<uint64_t>(msg->received_ms()));
+    put_i64(value, msg->received_ms());
     value.append(msg->payload());
-    wb.Put(make_key(key.device_id, key.topic), value);
+    wb.Put(latest_key(key.device_id, key.topic), value);
+  }
+  for (const auto& [topic, msg] : ws.retained) {
+    if (msg->payload().empty()) {
+      wb.Delete(prefixed('R', topic));
+      continue;
+    }
+    value.clear();
+    value.push_back(static_cast<char>(msg->qos()));
+    put_i64(value, msg->received_ms());
+    value.append(msg->payload());
+    wb.Put(prefixed('R', topic), value);
+  }
+  for (const auto& [client_id, snapshot] : ws.sessions) {
+    if (snapshot) {
+      wb.Put(prefixed('S', client_id), *snapshot);
+    } else {
+      wb.Delete(prefixed('S', client_id));
+    }
   }
   // The write-ahead log without fsync: a process crash (even kill -9) loses
   // nothing written here; a power loss may lose the last moments.
@@ -71,21 +99,55 @@ bool RocksDbBackend::write(Batch& batch, std::string& error) {
     error = s.ToString();
     return false;
   }
-  batch.clear();
+  ws.latest.clear();
+  ws.retained.clear();
+  ws.sessions.clear();
   return true;
 }
 
 ReadStatus RocksDbBackend::read(std::string_view device_id, std::string_view topic, Record& out) {
   if (!db_) return ReadStatus::Unavailable;
   std::string value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), make_key(device_id, topic), &value);
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), latest_key(device_id, topic), &value);
   if (s.IsNotFound()) return ReadStatus::NotFound;
   if (!s.ok() || value.size() < 8) return ReadStatus::Unavailable;
   out.device_id = device_id;
   out.topic = topic;
-  out.updated_ms = static_cast<int64_t>(get_u64(value));
+  out.updated_ms = get_i64(value);
   out.payload = value.substr(8);
   return ReadStatus::Found;
+}
+
+bool RocksDbBackend::scan(char prefix,
+                          const std::function<void(std::string_view, std::string_view)>& fn,
+                          std::string& error) {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  const std::string start(1, prefix);
+  for (it->Seek(start); it->Valid() && it->key().starts_with(start); it->Next()) {
+    rocksdb::Slice k = it->key(), v = it->value();
+    fn(std::string_view(k.data() + 1, k.size() - 1), std::string_view(v.data(), v.size()));
+  }
+  if (!it->status().ok()) {
+    error = it->status().ToString();
+    return false;
+  }
+  return true;
+}
+
+bool RocksDbBackend::load_retained(const std::function<void(const StoredRetained&)>& fn,
+                                   std::string& error) {
+  return scan(
+      'R',
+      [&](std::string_view topic, std::string_view v) {
+        if (v.size() < 9) return;
+        fn(StoredRetained{topic, v.substr(9), static_cast<uint8_t>(v[0]), get_i64(v.substr(1))});
+      },
+      error);
+}
+
+bool RocksDbBackend::load_sessions(
+    const std::function<void(std::string_view, std::string_view)>& fn, std::string& error) {
+  return scan('S', fn, error);
 }
 
 void RocksDbBackend::close() {

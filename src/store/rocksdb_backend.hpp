@@ -1,6 +1,8 @@
-// The embedded backend: RocksDB in --data-dir. Keys are device_id, a zero
-// byte, then the topic (neither may contain U+0000 [MQTT-1.5.3-2]); values are
-// the receive time (8 bytes, big-endian ms) followed by the payload.
+// The embedded backend: RocksDB in --data-dir. One key space, by prefix:
+//   'L' device_id \0 topic  ->  i64 receive ms (big-endian) + payload   latest payloads
+//   'R' topic               ->  u8 qos + i64 ms + payload                retained messages
+//   'S' client_id           ->  session snapshot (store/session_codec.hpp)
+// Device ids and topics never contain U+0000 [MQTT-1.5.3-2], so \0 separates.
 #pragma once
 
 #include <memory>
@@ -21,11 +23,19 @@ class RocksDbBackend : public Backend {
 
   std::string describe() const override { return "embedded RocksDB in " + dir_; }
   bool open(std::string& error) override;
-  bool write(Batch& batch, std::string& error) override;
+  bool write(WriteSet& ws, std::string& error) override;
   ReadStatus read(std::string_view device_id, std::string_view topic, Record& out) override;
+  bool load_retained(const std::function<void(const StoredRetained&)>& fn,
+                     std::string& error) override;
+  bool load_sessions(
+      const std::function<void(std::string_view client_id, std::string_view snapshot)>& fn,
+      std::string& error) override;
   void close() override;
 
  private:
+  bool scan(char prefix, const std::function<void(std::string_view, std::string_view)>& fn,
+            std::string& error);
+
   std::string dir_;
   std::unique_ptr<rocksdb::DB> db_;
 };

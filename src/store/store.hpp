@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "broker/broker.hpp"
+#include "broker/persistence.hpp"
 
 namespace store {
 
@@ -20,12 +21,18 @@ struct Record {
 
 enum class ReadStatus { Found, NotFound, Unavailable };
 
-class Store : public broker::PublishObserver {
+// A store sees every device PUBLISH (PublishObserver) and every change of
+// retained messages and persistent sessions (PersistenceSink).
+class Store : public broker::PublishObserver, public broker::PersistenceSink {
  public:
   // Starts background flushing. Returns false with a one-line `error` when the
   // store cannot be opened at all (an unreachable Cassandra is not an error:
   // it is retried in the background).
   virtual bool start(std::string& error) = 0;
+  // Loads stored retained messages and persistent sessions into `b` (before
+  // the server starts) and connects `b` to this store. A backend that cannot
+  // be read now is logged and skipped, not fatal.
+  virtual void restore_into(broker::Broker& b) = 0;
   // Flushes what is pending and stops.
   virtual void stop() = 0;
   // Reads the newest payload of (device_id, topic); may block briefly, so call

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "store/session_codec.hpp"
+
 namespace store {
 
 WriteBehindStore::WriteBehindStore(std::unique_ptr<Backend> backend,
@@ -16,10 +18,42 @@ WriteBehindStore::~WriteBehindStore() {
 
 bool WriteBehindStore::start(std::string& error) {
   if (!backend_->open(error)) return false;
-  spdlog::info("latest-payload store: {} (flush every {} ms)", backend_->describe(),
-               interval_.count());
+  spdlog::info("store: {} (flush every {} ms)", backend_->describe(), interval_.count());
   thread_ = std::thread([this] { run(); });
   return true;
+}
+
+void WriteBehindStore::restore_into(broker::Broker& b) {
+  std::string error;
+  size_t retained = 0, sessions = 0, bad = 0;
+  if (!backend_->load_retained(
+          [&](const StoredRetained& r) {
+            b.retained().restore(std::make_shared<const broker::Message>(r.topic, r.payload, r.qos,
+                                                                         true, "", r.updated_ms));
+            ++retained;
+          },
+          error)) {
+    spdlog::warn("store: cannot load retained messages from {}: {}", backend_->describe(), error);
+  }
+  if (!backend_->load_sessions(
+          [&](std::string_view client_id, std::string_view bytes) {
+            broker::SessionSnapshot snap;
+            if (!decode_session(client_id, bytes, snap)) {
+              ++bad;
+              return;
+            }
+            b.restore_session(std::move(snap));
+            ++sessions;
+          },
+          error)) {
+    spdlog::warn("store: cannot load sessions from {}: {}", backend_->describe(), error);
+  }
+  if (bad) spdlog::warn("store: skipped {} unreadable stored sessions", bad);
+  spdlog::info("store: restored {} retained messages and {} persistent sessions", retained,
+               sessions);
+  b.set_persistence(this);
+  std::lock_guard lock(mu_);
+  broker_ = &b;
 }
 
 void WriteBehindStore::stop() {
@@ -30,10 +64,10 @@ void WriteBehindStore::stop() {
   }
   cv_.notify_all();
   thread_.join();
-  // One last attempt for what arrived since the last flush.
-  if (!flush_once() && coalescer_.pending() > 0) {
-    spdlog::warn("latest-payload store: {} values could not be written before shutdown",
-                 coalescer_.pending());
+  // Last snapshots are taken by the caller's shutdown (workers have stopped);
+  // one last attempt for what is pending.
+  if (!flush_once() && pending() > 0) {
+    spdlog::warn("store: {} values could not be written before shutdown", pending());
   }
   backend_->close();
 }
@@ -42,32 +76,67 @@ void WriteBehindStore::on_device_publish(const broker::MessagePtr& msg) {
   coalescer_.put(msg);
 }
 
+void WriteBehindStore::retained_changed(const broker::MessagePtr& m) {
+  std::lock_guard lock(rare_mu_);
+  rare_.retained.insert_or_assign(std::string(m->topic()), m);
+}
+
+void WriteBehindStore::session_saved(broker::SessionSnapshot&& s) {
+  std::string bytes = encode_session(s);
+  std::lock_guard lock(rare_mu_);
+  rare_.sessions.insert_or_assign(s.client_id, std::move(bytes));
+}
+
+void WriteBehindStore::session_erased(const std::string& client_id) {
+  std::lock_guard lock(rare_mu_);
+  rare_.sessions.insert_or_assign(client_id, std::nullopt);
+}
+
+size_t WriteBehindStore::pending() const {
+  std::lock_guard lock(rare_mu_);
+  return coalescer_.pending() + rare_.retained.size() + rare_.sessions.size();
+}
+
+void WriteBehindStore::take(WriteSet& ws) {
+  coalescer_.take(ws.latest);
+  std::lock_guard lock(rare_mu_);
+  ws.retained.swap(rare_.retained);
+  ws.sessions.swap(rare_.sessions);
+}
+
+void WriteBehindStore::put_back(WriteSet& ws) {
+  coalescer_.restore(ws.latest);
+  std::lock_guard lock(rare_mu_);
+  // What changed meanwhile is newer than what failed: keep it.
+  for (auto& [k, v] : ws.retained) rare_.retained.try_emplace(k, std::move(v));
+  for (auto& [k, v] : ws.sessions) rare_.sessions.try_emplace(k, std::move(v));
+  ws.retained.clear();
+  ws.sessions.clear();
+}
+
 bool WriteBehindStore::flush_once() {
-  Batch batch;
-  coalescer_.take(batch);
-  if (batch.empty()) return true;
-  const size_t total = batch.size();
+  WriteSet ws;
+  take(ws);
+  if (ws.empty()) return true;
+  const size_t total = ws.size();
   std::string error;
-  bool ok = backend_->write(batch, error);
-  stats_.written.fetch_add(total - batch.size(), std::memory_order_relaxed);
+  bool ok = backend_->write(ws, error);
+  stats_.written.fetch_add(total - ws.size(), std::memory_order_relaxed);
   if (ok) {
     stats_.batches.fetch_add(1, std::memory_order_relaxed);
     if (down_) {
-      spdlog::info("latest-payload store: {} is back; pending values written",
-                   backend_->describe());
+      spdlog::info("store: {} is back; pending values written", backend_->describe());
       down_ = false;
     }
     return true;
   }
   stats_.failures.fetch_add(1, std::memory_order_relaxed);
   if (!down_) {
-    spdlog::warn(
-        "latest-payload store: cannot write to {}: {}; keeping the newest values in "
-        "memory and retrying",
-        backend_->describe(), error);
+    spdlog::warn("store: cannot write to {}: {}; keeping the newest values in memory and retrying",
+                 backend_->describe(), error);
     down_ = true;
   }
-  coalescer_.restore(batch);
+  put_back(ws);
   return false;
 }
 
@@ -78,7 +147,11 @@ void WriteBehindStore::run() {
   while (!stopping_) {
     cv_.wait_for(lock, backoff, [this] { return stopping_; });
     if (stopping_) break;
+    broker::Broker* b = broker_;
     lock.unlock();
+    // Sessions are snapshotted by their owner threads; what they hand over is
+    // written by the next flush.
+    if (b) b->request_session_snapshots();
     bool ok = flush_once();
     lock.lock();
     backoff = ok ? interval_ : std::min(max_backoff, backoff * 2);

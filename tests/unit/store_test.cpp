@@ -5,6 +5,7 @@
 
 #include "store/coalescer.hpp"
 #include "store/rocksdb_backend.hpp"
+#include "store/session_codec.hpp"
 #include "store/write_behind_store.hpp"
 
 namespace {
@@ -61,12 +62,24 @@ TEST(RocksDbBackend, WritesAndReadsBackAcrossReopen) {
     store::RocksDbBackend db(dir.str());
     std::string error;
     ASSERT_TRUE(db.open(error)) << error;
+    store::WriteSet ws;
     store::Coalescer c;
     c.put(msg("dev", "a/b", std::string("bin\0ary", 7), 1234));
-    store::Batch b;
-    c.take(b);
-    ASSERT_TRUE(db.write(b, error)) << error;
-    EXPECT_TRUE(b.empty());
+    c.take(ws.latest);
+    ws.retained["r/1"] = std::make_shared<const broker::Message>("r/1", "kept", 1, true, "", 5);
+    ws.retained["r/2"] = std::make_shared<const broker::Message>("r/2", "gone", 0, true, "", 5);
+    broker::SessionSnapshot snap;
+    snap.client_id = "c1";
+    snap.subscriptions = {{"a/#", 1}, {"b", 2}};
+    snap.messages.push_back({msg("dev", "a/x", "queued", 9), 1, false});
+    ws.sessions["c1"] = store::encode_session(snap);
+    ws.sessions["c2"] = store::encode_session(snap);
+    ASSERT_TRUE(db.write(ws, error)) << error;
+    EXPECT_TRUE(ws.empty());
+    // Deletions: an empty retained payload and an erased session.
+    ws.retained["r/2"] = std::make_shared<const broker::Message>("r/2", "", 0, true, "", 6);
+    ws.sessions["c2"] = std::nullopt;
+    ASSERT_TRUE(db.write(ws, error)) << error;
   }
   store::RocksDbBackend db(dir.str());
   std::string error;
@@ -78,6 +91,44 @@ TEST(RocksDbBackend, WritesAndReadsBackAcrossReopen) {
   EXPECT_EQ(db.read("dev", "a/c", r), store::ReadStatus::NotFound);
   // The separator keeps ("a", "b/c") and ("a\0b", "c")-like keys apart.
   EXPECT_EQ(db.read("de", "v", r), store::ReadStatus::NotFound);
+
+  std::vector<std::string> retained;
+  ASSERT_TRUE(db.load_retained(
+      [&](const store::StoredRetained& s) {
+        retained.push_back(std::string(s.topic) + "=" + std::string(s.payload) + "/q" +
+                           std::to_string(s.qos));
+      },
+      error));
+  EXPECT_EQ(retained, (std::vector<std::string>{"r/1=kept/q1"}));
+
+  std::vector<broker::SessionSnapshot> sessions;
+  ASSERT_TRUE(db.load_sessions(
+      [&](std::string_view id, std::string_view bytes) {
+        broker::SessionSnapshot s;
+        ASSERT_TRUE(store::decode_session(id, bytes, s));
+        sessions.push_back(std::move(s));
+      },
+      error));
+  ASSERT_EQ(sessions.size(), 1u);
+  EXPECT_EQ(sessions[0].client_id, "c1");
+  EXPECT_EQ(sessions[0].subscriptions.size(), 2u);
+  ASSERT_EQ(sessions[0].messages.size(), 1u);
+  EXPECT_EQ(sessions[0].messages[0].msg->payload(), "queued");
+  EXPECT_EQ(sessions[0].messages[0].qos, 1);
+}
+
+TEST(SessionCodec, RejectsTruncatedSnapshots) {
+  broker::SessionSnapshot snap;
+  snap.client_id = "c";
+  snap.subscriptions = {{"t", 1}};
+  snap.messages.push_back({msg("d", "t", "p", 1), 2, true});
+  std::string bytes = store::encode_session(snap);
+  broker::SessionSnapshot out;
+  ASSERT_TRUE(store::decode_session("c", bytes, out));
+  EXPECT_TRUE(out.messages[0].retain);
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    EXPECT_FALSE(store::decode_session("c", std::string_view(bytes).substr(0, n), out)) << n;
+  }
 }
 
 TEST(WriteBehindStore, ServesPendingValuesAndFlushesOnStop) {
@@ -110,17 +161,25 @@ class FlakyBackend : public store::Backend {
   std::atomic<int> rows{0};
   std::string describe() const override { return "flaky"; }
   bool open(std::string&) override { return true; }
-  bool write(store::Batch& b, std::string& error) override {
+  bool write(store::WriteSet& ws, std::string& error) override {
     if (!up) {
       error = "down";
       return false;
     }
-    rows += static_cast<int>(b.size());
-    b.clear();
+    rows += static_cast<int>(ws.size());
+    ws = store::WriteSet{};
     return true;
   }
   store::ReadStatus read(std::string_view, std::string_view, store::Record&) override {
     return store::ReadStatus::NotFound;
+  }
+  bool load_retained(const std::function<void(const store::StoredRetained&)>&,
+                     std::string&) override {
+    return true;
+  }
+  bool load_sessions(const std::function<void(std::string_view, std::string_view)>&,
+                     std::string&) override {
+    return true;
   }
 };
 
