@@ -177,3 +177,16 @@ def test_retained_survives_publisher_disconnect(server, client_factory):
     _, got = _retained_on_subscribe(server, client_factory, pub2, "ret10/t")
     assert [(m.payload, m.retain) for m in got] == [(b"v", True)]
 
+
+
+def test_retained_dollar_topics_not_matched_by_leading_wildcards(server, client_factory):
+    """Retained messages obey the same matching rules as live ones: a filter starting with '#'
+    or '+' does not get the retained message of a topic starting with '$' [MQTT-4.7.2-1];
+    "$ret12/#" does."""
+    pub = _publisher(server, client_factory)
+    publish_acked(pub, "$ret12/t", b"dollar", qos=1, retain=True)
+    publish_acked(pub, "ret12/t", b"plain", qos=1, retain=True)
+    for filt, expected in [("#", ["ret12/t"]), ("+/t", ["ret12/t"]), ("$ret12/#", ["$ret12/t"])]:
+        _, got = _retained_on_subscribe(server, client_factory, pub, filt, prefix="x12")
+        topics = [m.topic for m in got if not m.topic.startswith("x12-sentinel/")]
+        assert topics == expected, f"{filt}: {topics}"

@@ -577,3 +577,47 @@ def test_qos0_subscription_gets_nothing_queued(server, client_factory):
     publish_acked(pub, "q0s/one", b"end", qos=1)
     got = [(m.topic, m.payload, m.qos) for m in c2.collect_until("q0s/one", b"end")]
     assert got == [("q0s/one", b"c", 1)]
+
+
+def test_unsubscribe_is_remembered_by_the_session(server, client_factory):
+    """UNSUBSCRIBE changes the stored session: after reconnecting with clean session 0, the
+    removed filter gets nothing [MQTT-3.10.4-2] while the kept one still delivers."""
+    cid = unique_id("uns")
+    c = _paho(server, client_factory, cid, clean=False)
+    c.connect()
+    c.subscribe(["uns/gone", "uns/kept"], qos=1)
+    c.unsubscribe("uns/gone")
+    _close_and_wait(server, c, cid)
+    pub = _publisher(server, client_factory)
+    publish_acked(pub, "uns/gone", b"x", qos=1)
+    c2 = _paho(server, client_factory, cid, clean=False)
+    c2.connect()
+    assert c2.tracker.session_present == [1]
+    publish_acked(pub, "uns/gone", b"y", qos=1)
+    publish_acked(pub, "uns/kept", b"end", qos=1)
+    assert c2.collect_until("uns/kept", b"end") == []
+
+
+@pytest.mark.ours_only(reason="--max-inflight/--max-queued are our flags")
+def test_online_slow_subscriber_queue_is_bounded_too(server_factory, client_factory):
+    """The --max-queued bound holds for a connected subscriber that falls behind, not only for
+    an offline session: with --max-inflight 2 --max-queued 5, 12 QoS 1 messages to a subscriber
+    that acknowledges nothing leave 2 in flight and the newest 5 queued; the other 5 are dropped
+    (and logged) although the publisher got its PUBACKs. Mosquitto's max_queued_messages does
+    the same for online clients (dropping the newest instead)."""
+    server = server_factory("--max-inflight", "2", "--max-queued", "5")
+    cid = unique_id("slow")
+    with _raw_connect(server, cid, clean=True, expect_present=0) as raw:
+        raw.send(subscribe_packet([("slow/t", 1)], packet_id=1))
+        assert raw.recv_packet().ptype == SUBACK
+        mark = server.log.mark()
+        pub = _publisher(server, client_factory)
+        pub.tracker.wait_completed([pub.paho.publish("slow/t", f"{i}".encode(), qos=1).mid for i in range(12)])
+        server.log.wait_for(rf"client {cid}: message queue full \(5 messages\), dropped the oldest", since=mark)
+        got = []
+        for _ in range(7):
+            m = recv_publish(raw)
+            got.append(m.payload)
+            raw.send(ack_packet(PUBACK, m.packet_id))
+        assert got == [f"{i}".encode() for i in [0, 1, 7, 8, 9, 10, 11]]
+        assert_silent(raw, 0.5, "the dropped ones never come")

@@ -255,3 +255,37 @@ def test_only_the_dropped_clients_will_is_published(server, client_factory):
         assert_no_will(server, client_factory, sub, f"will11/{b}")
         rb.send(PINGREQ_BYTES)
         assert rb.recv_packet().ptype == PINGRESP
+
+
+def test_retained_empty_will_clears_retained_message(server, client_factory):
+    """A will with Will Retain 1 and an empty message is published like a PUBLISH with RETAIN 1
+    and a zero-byte payload: it reaches the current subscribers and removes the topic's
+    retained message [MQTT-3.3.1-10] without being stored itself [MQTT-3.3.1-11]."""
+    cid = unique_id("we")
+    topic = f"will12/{cid}"
+    pub = _publisher(server, client_factory)
+    publish_acked(pub, topic, b"old retained", qos=1, retain=True)
+    live = _subscriber(server, client_factory, topic)
+    assert live.expect_message(topic, b"old retained").retain
+    with RawConnection(server) as raw:
+        raw.handshake(will_connect(cid, topic, b"", qos=1, retain=True))
+        raw.send(b"\x00\x00")
+        raw.expect_closed()
+    m = live.expect_message(topic, b"")
+    assert not m.retain
+    later = _subscriber(server, client_factory, topic)
+    assert_no_will(server, client_factory, later, topic)
+
+
+@pytest.mark.parametrize("will_topic", ["will13/#", "will13/+/x", ""], ids=["hash", "plus", "empty"])
+def test_will_topic_must_be_a_valid_topic_name(server, client_factory, will_topic):
+    """The will is published as an Application Message, so its topic must be a valid topic name:
+    no wildcards [MQTT-3.3.2-2], at least one character [MQTT-4.7.3-1]. Such a CONNECT is not
+    accepted (the connection is closed, at most with a refusing CONNACK), and nothing is ever
+    published on it."""
+    sub = _subscriber(server, client_factory, "will13/#")
+    with RawConnection(server) as raw:
+        raw.send(will_connect(unique_id("wt"), will_topic, b"bad", qos=1))
+        packets = raw.expect_closed()
+        assert not any(p.ptype == 2 and p.body[1:2] == b"\x00" for p in packets), packets
+    assert_no_will(server, client_factory, sub, "will13/sentinel")
