@@ -13,10 +13,15 @@ clean session 0) are covered by test_connect.py and not repeated here.
 
 from __future__ import annotations
 
+import re
+import signal
+import subprocess
+import time
+
 import pytest
 
-from helpers import (CONNACK, SUBACK, Closed, RawConnection, connect_packet, subscribe_packet,
-                     unique_id)
+from helpers import (CONNACK, SUBACK, Closed, RawConnection, connect_packet, free_port, port_accepts,
+                     subscribe_packet, unique_id)
 from mqtt_support import (PUBACK, PUBCOMP, PUBREC, PUBREL, ack_packet, assert_silent, expect_ack, parse_publish,
                           publish_acked, publish_bytes, recv_publish, track, wait_gone)
 
@@ -621,3 +626,85 @@ def test_online_slow_subscriber_queue_is_bounded_too(server_factory, client_fact
             raw.send(ack_packet(PUBACK, m.packet_id))
         assert got == [f"{i}".encode() for i in [0, 1, 7, 8, 9, 10, 11]]
         assert_silent(raw, 0.5, "the dropped ones never come")
+
+
+
+class _OwnBroker:
+    """Our binary started by the test itself rather than by server_factory, so that a crash is
+    this test's failure (and can be an expected failure) instead of an error in the fixture's
+    teardown."""
+
+    def __init__(self, server_bin, tmp_path, *args):
+        self.host, self.port, self.tls, self.ca_cert = "127.0.0.1", free_port(), False, None
+        self.log_path = tmp_path / "own-broker.log"
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([str(server_bin), "--non-tls", "--addr", f"{self.host}:{self.port}", *args],
+                                     cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=self._log,
+                                     stderr=subprocess.STDOUT)
+        self.wait_until(lambda: port_accepts(self.host, self.port), "the port to accept")
+
+    def wait_until(self, predicate, what: str, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"waiting for {what}: exit code {self.proc.poll()}; log tail:\n"
+                                     + self.log_path.read_text()[-3000:])
+            time.sleep(0.02)  # polling the port / the log file: there is no event to block on
+
+    def wait_log(self, pattern: str) -> None:
+        self.wait_until(lambda: re.search(pattern, self.log_path.read_text()), f"log line {pattern!r}")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self._log.close()
+        return rc
+
+
+@pytest.mark.ours_only(reason="--max-queued is our flag")
+@pytest.mark.xfail(strict=True, reason="bug: with --max-queued 0 the broker pops from an empty std::deque "
+                                       "(enqueue_offline, src/broker/shard.cpp) and segfaults after a few "
+                                       "QoS 1 messages to a session with a full window or offline")
+def test_max_queued_zero_never_crashes(server_bin, tmp_path, client_factory):
+    """--max-queued 0 must either be refused at start-up (as --max-inflight 0 is) or be run with:
+    "no queue beyond the inflight window" (QoS 1 messages to an offline persistent session are
+    dropped) or "no limit" (Mosquitto's meaning of max_queued_messages 0: all are kept). The
+    broker must keep running and exit 0 on SIGTERM."""
+    # Flags are validated before the address: with a bad address the process exits at once,
+    # naming --max-queued if it refuses 0.
+    r = subprocess.run([str(server_bin), "--non-tls", "--addr", "not-an-address", "--max-queued", "0"],
+                       capture_output=True, text=True, timeout=10, cwd=tmp_path)
+    assert r.returncode != 0, r
+    if "max-queued" in r.stderr:
+        return  # refused: fine
+    broker = _OwnBroker(server_bin, tmp_path, "--max-queued", "0")
+    try:
+        cid = unique_id("mq0")
+        raw = _raw_connect(broker, cid, clean=False, expect_present=0)
+        raw.send(subscribe_packet([("mq0/t", 1)], packet_id=1))
+        assert raw.recv_packet().ptype == SUBACK
+        raw.close()
+        broker.wait_log(rf"client {cid} disconnected")
+        pub = client_factory(broker)
+        track(pub)
+        pub.connect()
+        try:
+            pub.tracker.wait_completed(
+                [pub.paho.publish("mq0/t", f"{i}".encode(), qos=1).mid for i in range(200)], timeout=10)
+        finally:
+            assert broker.proc.poll() is None, (
+                f"broker died with exit code {broker.proc.returncode}; log tail:\n"
+                + broker.log_path.read_text()[-1500:])
+        with _raw_connect(broker, cid, clean=False, expect_present=1) as again:
+            publish_acked(pub, "mq0/t", b"end", qos=1)
+            got = [m.payload for m in _drain(again, b"end")]
+        assert got in ([], [f"{i}".encode() for i in range(200)]), got[:30]
+        pub.close()
+    finally:
+        rc = broker.stop()
+    assert rc == 0, f"broker exit code {rc}; log tail:\n{broker.log_path.read_text()[-3000:]}"
