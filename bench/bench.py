@@ -237,6 +237,8 @@ def run_one(sc: Scenario, broker: Broker, p: argparse.Namespace) -> dict:
         else:
             cmd = [lg, "stresser", "--port", str(broker.port), "--pairs", str(sc.clients), "--messages",
                    str(sc.messages), "--qos", "0", "--global-timeout", "60", "--server-pid", str(broker.pid)]
+            if p.pause_subscribers:
+                cmd.append("--pause-subscribers")
             tool = "mqtt-loadgen stresser mode"
         cpu0, t0 = proc_cpu_s(broker.pid), time.monotonic()
         rc, out, err = run_cmd(cmd, sc.timeout)
@@ -379,6 +381,15 @@ def render(results: list[dict]) -> str:
         irows.append([r["id"], r["title"], fmt(b(o)) if o.get("ok") else "FAIL", fmt(b(m)) if m.get("ok") else "FAIL",
                       fmt(ratio(b(o), b(m)), "ratio"),
                       fmt((o.get("server_rss_kb_connected") or 0) / 1024), fmt((m.get("server_rss_kb_connected") or 0) / 1024)])
+    lrows = []
+    for r in results:
+        for name in ("ours", "mosquitto"):
+            x = r[name]
+            if x.get("ok") and (x.get("lost") or 0) > 0:
+                lrows.append(f"  {r['id']} [{name}]: {x['lost']} of {x.get('expected_deliveries')} deliveries lost")
+    if lrows:
+        parts.append("\nLost messages (QoS 0 dropped by the broker, or not delivered in time):")
+        parts.extend(lrows)
     if irows:
         parts.append("\nMemory per idle connection (VmRSS delta / connections, bytes; lower is better)\n")
         parts.append(table(["id", "scenario", "ours B/conn", "mosq B/conn", "ratio", "ours RSS MiB", "mosq RSS MiB"], irows))
@@ -419,6 +430,8 @@ def main() -> int:
     ap.add_argument("--loadgen", required=True)
     ap.add_argument("--stresser", default="", help="real mqtt-stresser binary; empty = loadgen stresser mode")
     ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--pause-subscribers", action="store_true",
+                    help="scenario a (stresser mode): subscribers read only after their publisher is done")
     ap.add_argument("--only", default="", help="comma-separated scenario id prefixes (e.g. a,b-p2p,d)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per broker per scenario; the median is reported")
     ap.add_argument("--duration", type=float, default=8.0, help="seconds of publishing per throughput scenario")

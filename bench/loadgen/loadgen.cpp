@@ -92,6 +92,7 @@ struct Options {
   double setup_timeout = 60;
   double drain_timeout = 10;
   double global_timeout = 60;  // stresser
+  bool pause_subscribers = false;  // stresser
   int server_pid = 0;
   int max_pending_connects = 200;
   int keepalive = 60;
@@ -113,6 +114,7 @@ void usage() {
       "  --window W    closed loop: max in-flight messages per publisher (auto)\n"
       "  --messages M  stresser: messages per worker (50000)\n"
       "  --hold S  --settle S       idle mode timings\n"
+      "  --pause-subscribers        stresser: subscribers read only after their publisher is done\n"
       "  --server-pid PID           sample broker CPU and RSS from /proc\n"
       "  --setup-timeout S --drain-timeout S --global-timeout S\n");
 }
@@ -155,6 +157,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--drain-timeout") o.drain_timeout = std::stod(next());
     else if (a == "--global-timeout") o.global_timeout = std::stod(next());
     else if (a == "--keepalive") o.keepalive = std::stoi(next());
+    else if (a == "--pause-subscribers") o.pause_subscribers = true;
     else if (a == "--tag") o.tag = next();
     else if (a == "-h" || a == "--help") {
       usage();
@@ -269,6 +272,7 @@ struct Conn {
   size_t out_off = 0;
   std::vector<uint8_t> partial;  // incomplete inbound frame
   uint32_t ev = 0;               // registered epoll events
+  bool paused = false;           // stresser: subscriber does not read until its publisher is done
   bool tls_want_write = false;
   uint64_t last_tx_ns = 0;
   // publisher state
@@ -320,7 +324,7 @@ void set_events(Conn& c, uint32_t ev) {
 }
 
 void update_events(Conn& c) {
-  uint32_t ev = EPOLLIN;
+  uint32_t ev = c.paused ? 0u : static_cast<uint32_t>(EPOLLIN);
   if (c.st == St::TcpConnecting || c.out_pending() > 0 || c.tls_want_write) ev |= EPOLLOUT;
   set_events(c, ev);
 }
@@ -964,12 +968,36 @@ int run_stresser() {
   uint64_t t0 = now_ns();
   uint64_t deadline = t0 + static_cast<uint64_t>(o.global_timeout * 1e9);
   for (auto* p : G.pubs) p->pub_start_ns = t0;
+  // With --pause-subscribers: mqtt-stresser's subscriber hands each message to an unbuffered channel that nobody
+  // reads before publishing is over, so paho stops reading the socket and the broker has
+  // to hold the backlog. Mirror that: subscribers read only once their publisher is done.
+  // Off by default: with QoS 0 the broker then drops what exceeds its queue, and the run
+  // measures that rather than delivery speed (see docs/benchmarks.md).
+  if (o.pause_subscribers) {
+    for (auto* s : G.subs) {
+      s->paused = true;
+      update_events(*s);
+    }
+  }
   auto all_done = [&] {
     for (auto* s : G.subs)
       if (s->received < M) return false;
     return true;
   };
+  uint64_t seen_rx = 0, seen_ns = t0;
+  auto all_published = [&] {
+    for (auto* p : G.pubs)
+      if (!p->pub_end_ns) return false;
+    return true;
+  };
   while (!all_done() && now_ns() < deadline && G.fatal.empty()) {
+    uint64_t tn = now_ns();
+    if (G.total_rx != seen_rx) {
+      seen_rx = G.total_rx;
+      seen_ns = tn;
+    } else if (all_published() && tn - seen_ns > 5000000000ull) {
+      break;  // nothing more arrives: the rest was dropped (mqtt-stresser's --timeout is 5 s)
+    }
     for (auto* p : G.pubs) {
       if (p->st != St::Ready || p->pub_done) continue;
       int burst = 0;
@@ -981,6 +1009,13 @@ int run_stresser() {
       }
       if (p->sent == M) p->pub_done = true;
       if (burst || p->pub_done) flush(*p);
+    }
+    for (size_t i = 0; i < G.subs.size(); ++i) {
+      Conn* s = G.subs[i];
+      if (s->paused && G.pubs[i]->pub_end_ns) {
+        s->paused = false;
+        update_events(*s);
+      }
     }
     poll_once(5000000ull);
   }
