@@ -54,7 +54,11 @@ if [[ -z "$SERVER" ]]; then
     # BENCH_CMAKE_ARGS: extra configure options, e.g. -DMQTT_WERROR=OFF
     # shellcheck disable=SC2086
     cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DMQTT_BUILD_TESTS=OFF ${BENCH_CMAKE_ARGS:-} >/dev/null
-    cmake --build build-release -j2
+    if ! cmake --build build-release -j2; then
+      echo "bench: the release build failed. To benchmark anyway: BENCH_CMAKE_ARGS=-DMQTT_WERROR=OFF" \
+           "bench/run.sh (if warnings are the cause), or bench/run.sh --server PATH" >&2
+      exit 2
+    fi
   fi
 fi
 if [[ ! -x "$SERVER" ]]; then
