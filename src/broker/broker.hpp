@@ -33,6 +33,8 @@ class PublishObserver {
 
 // Counters for logs and metrics; relaxed atomics, never on a lock.
 struct Stats {
+  std::atomic<uint64_t> open_connections{0};  // sockets accepted and not yet closed
+  std::atomic<uint64_t> refused_connections{0};
   std::atomic<uint64_t> connections{0};
   std::atomic<uint64_t> messages_in{0};
   std::atomic<uint64_t> messages_out{0};

@@ -19,6 +19,8 @@ struct Config {
   // QoS 1/2 messages queued for one session beyond the inflight window,
   // including while it is offline; the oldest is dropped beyond this.
   uint32_t max_queued = 1000;
+  // Connections open at once; more are closed right after accept.
+  uint32_t max_connections = 100'000;
   // Seconds a new connection may take to send a complete CONNECT.
   uint32_t connect_timeout_s = 10;
 };

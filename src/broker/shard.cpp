@@ -191,8 +191,10 @@ void Shard::mark_dirty(Client* c) {
 }
 
 void enqueue_offline(Session& s, QueuedDelivery d, Broker& broker) {
-  if (s.queue.size() >= broker.config().max_queued) {
-    s.queue.pop_front();
+  const uint32_t max = broker.config().max_queued;
+  if (s.queue.size() >= max) {
+    // With --max-queued 0 nothing is queued: the new message is the one dropped.
+    if (max > 0) s.queue.pop_front();
     ++s.dropped;
     broker.stats().dropped_queued.fetch_add(1, std::memory_order_relaxed);
     // Log the first drop and then every power of two, so a flood stays visible
@@ -201,7 +203,7 @@ void enqueue_offline(Session& s, QueuedDelivery d, Broker& broker) {
       broker.log_queue_drop(s.client_id(), s.dropped);
     }
   }
-  s.queue.push_back(std::move(d));
+  if (max > 0) s.queue.push_back(std::move(d));
 }
 
 }  // namespace broker

@@ -41,6 +41,14 @@ void Server::stop() {
   for (auto& w : workers_) w->stop();
   for (auto& t : threads_) t.join();
   threads_.clear();
+  // The loops have stopped: from here one thread runs every shard. Deliver
+  // what was still in flight between shards (acknowledged QoS 1/2 messages
+  // must reach their sessions), write what is queued, then close.
+  for (int round = 0; round < 8; ++round) {
+    bool work = false;
+    for (auto& w : workers_) work |= w->settle_for_shutdown();
+    if (!work) break;
+  }
   for (auto& w : workers_) w->close_all();
 }
 

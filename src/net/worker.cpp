@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "broker/broker.hpp"
 #include "broker/client.hpp"
 #include "broker/shard.hpp"
 
@@ -148,6 +149,18 @@ void Worker::accept_ready() {
         return;
       }
       spdlog::debug("accept: {}", std::strerror(errno));
+      continue;
+    }
+    broker::Stats& stats = shard_->broker().stats();
+    if (stats.open_connections.fetch_add(1, std::memory_order_relaxed) >=
+        shard_->broker().config().max_connections) {
+      stats.open_connections.fetch_sub(1, std::memory_order_relaxed);
+      uint64_t refused = stats.refused_connections.fetch_add(1, std::memory_order_relaxed) + 1;
+      if ((refused & (refused - 1)) == 0) {  // the first, then every power of two
+        spdlog::warn("refused a connection from {}: --max-connections {} reached ({} refused)",
+                     peer_name(ss), shard_->broker().config().max_connections, refused);
+      }
+      ::close(fd);
       continue;
     }
     int one = 1;
@@ -347,6 +360,7 @@ void Worker::destroy(broker::Client* client) {
   ::close(c->fd);
   c->client.reset();
   delete c;
+  shard_->broker().stats().open_connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void Worker::tick() {
@@ -355,6 +369,21 @@ void Worker::tick() {
   for (const auto& [id, client] : shard_->clients()) batch_.push_back(client);
   for (broker::Client* client : batch_) client->tick(last_tick_ms_);
   batch_.clear();
+}
+
+bool Worker::settle_for_shutdown() {
+  if (!shard_) return false;
+  shard_->drain_inbox();
+  bool work = !shard_->outboxes_empty() || !shard_->dirty().empty();
+  shard_->flush_outboxes();
+  batch_.clear();
+  batch_.swap(shard_->dirty());
+  for (broker::Client* client : batch_) {
+    client->dirty = false;
+    flush(conn_of(client));
+  }
+  batch_.clear();
+  return work;
 }
 
 void Worker::close_all() {

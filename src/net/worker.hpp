@@ -35,6 +35,9 @@ class Worker {
   void run();
   // Thread-safe.
   void stop();
+  // After run() returned, on the stopping thread: delivers what other shards
+  // posted here and writes what is queued. Returns whether anything was done.
+  bool settle_for_shutdown();
   // Closes every connection (after run() returned), without wills.
   void close_all();
 
