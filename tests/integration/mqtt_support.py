@@ -13,6 +13,7 @@ Kept apart from helpers.py (owned by others) and only adds to it:
 
 from __future__ import annotations
 
+import queue
 import re
 import struct
 import threading
@@ -86,7 +87,7 @@ def assert_silent(raw: RawConnection, seconds: float, what: str) -> None:
 def assert_no_message(client: Client, seconds: float, what: str) -> None:
     try:
         m = client.messages.get(timeout=seconds)
-    except Exception:  # queue.Empty
+    except queue.Empty:
         return
     raise AssertionError(f"{what}: unexpected message {m}")
 

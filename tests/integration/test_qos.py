@@ -279,9 +279,10 @@ def test_overlapping_subscriptions_qos0_and_qos2(server, client_factory, request
         assert got == [(b"m", 1)]
 
 
-def test_packet_ids_of_raw_subscribe_and_qos0_publish_have_no_id(server):
-    """A QoS 0 PUBLISH from the broker carries no packet identifier [MQTT-2.3.1-5]: its body is
-    exactly topic + payload."""
+def test_qos0_delivery_has_no_packet_id(server):
+    """A QoS 1 message delivered on a QoS 0 subscription goes out as QoS 0 [MQTT-3.8.4-6], and a
+    QoS 0 PUBLISH carries no packet identifier [MQTT-2.3.1-5]: its body is exactly topic +
+    payload. The publisher still gets its PUBACK (same id)."""
     with RawConnection(server) as raw:
         raw.handshake(connect_packet(unique_id("q0")))
         raw.send(subscribe_packet([("q0id/t", 0)], packet_id=9))

@@ -13,6 +13,7 @@ close), then a short bounded wait for anything late.
 
 from __future__ import annotations
 
+import queue
 import subprocess
 import sys
 import textwrap
@@ -20,7 +21,8 @@ import time
 
 import pytest
 
-from helpers import PINGREQ_BYTES, PINGRESP, RawConnection, connect_packet, encode_string, unique_id
+from helpers import (PINGREQ_BYTES, PINGRESP, RawConnection, connect_packet, encode_string, pump_lines, unique_id,
+                     wait_for_line)
 from mqtt_support import assert_no_message, publish_acked, track, wait_gone
 
 WILL_FLAG, WILL_RETAIN = 0x04, 0x20
@@ -75,9 +77,10 @@ def test_will_on_killed_process(server, client_factory):
     sub = _subscriber(server, client_factory, "will1/#")
     child = subprocess.Popen([sys.executable, "-c", CHILD, server.host, str(server.port), cid, topic],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = queue.Queue()
+    pump_lines(child.stdout, lines)
     try:
-        line = child.stdout.readline()  # bounded by the per-test timeout; the child prints at once
-        assert line.strip() == "connected rc=0", f"child said {line!r}"
+        wait_for_line(lines, r"^connected rc=0$", timeout=10)
         child.kill()
         child.wait(5)
         m = sub.expect_message(topic, b"process died", timeout=5)
