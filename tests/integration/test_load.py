@@ -94,7 +94,7 @@ class Conn:
 
 
 async def _subscriber(server, topic: str, ready: asyncio.Event, expected: int, received: list,
-                      ids_seen: set) -> None:
+                      ids_seen: set, progress: asyncio.Event) -> None:
     c = await Conn.open(server, unique_id("lsub"))
     try:
         c.writer.write(subscribe_packet([(topic, 1)], packet_id=1))
@@ -117,11 +117,13 @@ async def _subscriber(server, topic: str, ready: asyncio.Event, expected: int, r
                 acks += b"\x40\x02" + pid
             if acks:
                 c.writer.write(bytes(acks))
+                progress.set()
     finally:
         c.close()
 
 
-async def _publisher(server, topic: str, start: asyncio.Event, count: int, acked: list, received: list) -> None:
+async def _publisher(server, topic: str, start: asyncio.Event, count: int, acked: list, received: list,
+                     progress: asyncio.Event) -> None:
     c = await Conn.open(server, unique_id("lpub"))
     try:
         await start.wait()
@@ -138,8 +140,10 @@ async def _publisher(server, topic: str, start: asyncio.Event, count: int, acked
                 outstanding += 1
             if chunk:
                 c.writer.write(bytes(chunk))
-            if not outstanding:  # all PUBACKed, waiting for the subscriber to catch up
-                await asyncio.sleep(0.001)
+            if not outstanding:  # all PUBACKed: wait for the subscriber to catch up
+                progress.clear()
+                if next_seq - len(received) >= E2E_WINDOW:
+                    await progress.wait()
                 continue
             await c.fill()
             for ptype, _, body in c.packets():
@@ -155,11 +159,14 @@ async def _run_pairs(server, pairs: int, count: int, prefix: str):
     ids_seen = [set() for _ in range(pairs)]
     acked = [[0] for _ in range(pairs)]
     readies = [asyncio.Event() for _ in range(pairs)]
+    progress = [asyncio.Event() for _ in range(pairs)]
     start = asyncio.Event()
-    tasks = [asyncio.create_task(_subscriber(server, f"{prefix}/{i}", readies[i], count, received[i], ids_seen[i]))
-             for i in range(pairs)]
-    tasks += [asyncio.create_task(_publisher(server, f"{prefix}/{i}", start, count, acked[i], received[i]))
-              for i in range(pairs)]
+    tasks = [asyncio.create_task(
+        _subscriber(server, f"{prefix}/{i}", readies[i], count, received[i], ids_seen[i], progress[i]))
+        for i in range(pairs)]
+    tasks += [asyncio.create_task(
+        _publisher(server, f"{prefix}/{i}", start, count, acked[i], received[i], progress[i]))
+        for i in range(pairs)]
     await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 10)
     t0 = time.monotonic()
     start.set()
