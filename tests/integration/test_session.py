@@ -667,9 +667,6 @@ class _OwnBroker:
 
 
 @pytest.mark.ours_only(reason="--max-queued is our flag")
-@pytest.mark.xfail(strict=True, reason="bug: with --max-queued 0 the broker pops from an empty std::deque "
-                                       "(enqueue_offline, src/broker/shard.cpp) and segfaults after a few "
-                                       "QoS 1 messages to a session with a full window or offline")
 def test_max_queued_zero_never_crashes(server_bin, tmp_path, client_factory):
     """--max-queued 0 must either be refused at start-up (as --max-inflight 0 is) or be run with:
     "no queue beyond the inflight window" (QoS 1 messages to an offline persistent session are
