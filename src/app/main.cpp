@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "api/grpc_server.hpp"
 #include "app/options.hpp"
 #include "app/store_factory.hpp"
 #include "net/server.hpp"
@@ -44,6 +45,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   server.broker().add_observer(store.get());
+  auto grpc = api::GrpcServer::start(
+      {opts.grpc_addr, opts.grpc_cert, opts.grpc_key, opts.grpc_stream_queue}, server.broker(),
+      store.get(), error);  // destroyed first: after server.stop()
+  if (!grpc) {
+    std::fprintf(stderr, "mqtt-server: %s\n", error.c_str());
+    return 1;
+  }
   server.start();
   spdlog::info("mqtt-server {} listening on {} ({}, {} worker threads{})", MQTT_SERVER_VERSION,
                server.bound_address(), opts.server.tls ? "TLS" : "plain TCP", server.threads(),

@@ -38,7 +38,16 @@ int parse_options(int argc, char** argv, Options& o) {
   cli.add_flag("--trace", o.trace, "log at trace level");
   cli.add_option("--threads", s.threads, "worker threads (default: number of cores)")
       ->check(CLI::NonNegativeNumber);
-  cli.add_option("--grpc-addr", o.grpc_addr, "gRPC API address")->default_val(o.grpc_addr);
+  cli.add_option("--grpc-addr", o.grpc_addr, "gRPC API address, HOST:PORT")
+      ->default_val(o.grpc_addr);
+  cli.add_option("--grpc-cert", o.grpc_cert, "gRPC server certificate chain, PEM (with --grpc-key)")
+      ->type_name("<FILEPATH>");
+  cli.add_option("--grpc-key", o.grpc_key, "gRPC server private key, PEM (with --grpc-cert)")
+      ->type_name("<FILEPATH>");
+  cli.add_option("--grpc-stream-queue", o.grpc_stream_queue,
+                 "messages one gRPC stream may fall behind before it drops (and counts) them")
+      ->default_val(o.grpc_stream_queue)
+      ->check(CLI::Range(size_t{1}, size_t{1} << 24));
   cli.add_option("--max-packet-size", s.broker.max_packet_size,
                  "largest MQTT packet accepted from a client, in bytes")
       ->default_val(s.broker.max_packet_size)

@@ -13,6 +13,8 @@ struct Options {
   std::string data_dir = "./data";  // the embedded store
   unsigned flush_interval_ms = 50;  // how often the store writes its batch
   std::string grpc_addr = "[::1]:10000";
+  std::string grpc_cert, grpc_key;   // both: TLS for gRPC
+  size_t grpc_stream_queue = 65536;  // messages a gRPC stream may lag before it drops
   bool debug = false;
   bool trace = false;
 };

@@ -1,0 +1,164 @@
+#include "api/grpc_server.hpp"
+
+#include <grpc/grpc.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <netdb.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "api/broker_service.hpp"
+#include "api/published_packet_service.hpp"
+#include "api/stream_hub.hpp"
+
+namespace api {
+
+namespace {
+
+bool read_file(const std::string& path, std::string& out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  out = ss.str();
+  return static_cast<bool>(in) || in.eof();
+}
+
+// Splits "host:port" / "[v6]:port".
+bool split_host_port(const std::string& addr, std::string& host, std::string& port) {
+  const size_t colon = addr.rfind(':');
+  if (colon == std::string::npos || colon + 1 == addr.size()) return false;
+  host = addr.substr(0, colon);
+  port = addr.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return true;
+}
+
+// gRPC says only that it could not listen; find out why with a bind of our own.
+std::string why_not_listening(const std::string& addr) {
+  std::string host, port;
+  if (!split_host_port(addr, host, port)) return "expected HOST:PORT, e.g. [::1]:10000";
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* res = nullptr;
+  if (int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res);
+      rc != 0) {
+    return gai_strerror(rc);
+  }
+  std::string why = "gRPC could not listen there";
+  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) continue;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) why = std::strerror(errno);
+    ::close(fd);
+  }
+  freeaddrinfo(res);
+  return why;
+}
+
+// `addr` with its port replaced by `port` (for "host:0").
+std::string with_port(const std::string& addr, int port) {
+  const size_t colon = addr.rfind(':');
+  if (colon == std::string::npos) return addr;
+  return addr.substr(0, colon + 1) + std::to_string(port);
+}
+
+}  // namespace
+
+std::unique_ptr<GrpcServer> GrpcServer::start(const GrpcOptions& opts, broker::Broker& broker,
+                                              store::Store* store, std::string& error) {
+  std::shared_ptr<grpc::ServerCredentials> creds;
+  const bool tls = !opts.cert_file.empty() || !opts.key_file.empty();
+  if (tls) {
+    if (opts.cert_file.empty() || opts.key_file.empty()) {
+      error = "--grpc-cert and --grpc-key go together (TLS for gRPC needs both)";
+      return nullptr;
+    }
+    grpc::SslServerCredentialsOptions ssl;
+    grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+    if (!read_file(opts.cert_file, pair.cert_chain)) {
+      error = "cannot read --grpc-cert " + opts.cert_file + ": " + std::strerror(errno);
+      return nullptr;
+    }
+    if (!read_file(opts.key_file, pair.private_key)) {
+      error = "cannot read --grpc-key " + opts.key_file + ": " + std::strerror(errno);
+      return nullptr;
+    }
+    ssl.pem_key_cert_pairs.push_back(std::move(pair));
+    creds = grpc::SslServerCredentials(ssl);
+  } else {
+    creds = grpc::InsecureServerCredentials();
+  }
+
+  std::unique_ptr<GrpcServer> self(new GrpcServer());
+  self->hub_ = std::make_unique<StreamHub>(opts.stream_queue);
+  self->published_ = std::make_unique<PublishedPacketService>(broker, *self->hub_);
+  self->v1_ = std::make_unique<BrokerService>(broker, *self->hub_, store);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(opts.addr, creds, &port);
+  // A second server on the same port is an error, not a silent split of the
+  // clients between two servers (gRPC sets SO_REUSEPORT by default).
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Find clients that vanished without closing, so their streams end.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30'000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10'000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  // A payload for a device may be as large as an MQTT packet may be.
+  const size_t max_msg = std::max<size_t>(broker.config().max_packet_size, 4u << 20);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<size_t>(max_msg, INT_MAX)));
+  builder.RegisterService(self->published_.get());
+  builder.RegisterService(self->v1_.get());
+  self->server_ = builder.BuildAndStart();
+  if (!self->server_ || port == 0) {
+    error = "cannot listen for gRPC on " + opts.addr + ": " + why_not_listening(opts.addr) +
+            " (see --grpc-addr)";
+    if (self->server_) self->server_->Shutdown();
+    self->hub_->stop();
+    return nullptr;
+  }
+  if (auto* health = self->server_->GetHealthCheckService()) {
+    health->SetServingStatus(true);
+    health->SetServingStatus("rpcserver.PublishedPacketService", true);
+    health->SetServingStatus("mqttserver.v1.BrokerService", true);
+  }
+  broker.add_observer(self->hub_.get());
+  self->address_ = with_port(opts.addr, port);
+  spdlog::info(
+      "gRPC API listening on {} ({}; rpcserver.PublishedPacketService, "
+      "mqttserver.v1.BrokerService, reflection, health)",
+      self->address_, tls ? "TLS" : "plain");
+  return self;
+}
+
+GrpcServer::~GrpcServer() {
+  if (server_) {
+    if (auto* health = server_->GetHealthCheckService()) health->Shutdown();
+    // Ends every stream (their reactors finish on the hub's dispatcher or on
+    // gRPC's threads), then waits for the calls to be done.
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  }
+  if (hub_) hub_->stop();
+  server_.reset();
+}
+
+}  // namespace api
