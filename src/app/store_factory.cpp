@@ -1,19 +1,37 @@
 #include "app/store_factory.hpp"
 
 #include <chrono>
+#include <cstdlib>
 
+#include "store/cassandra_backend.hpp"
 #include "store/rocksdb_backend.hpp"
 #include "store/write_behind_store.hpp"
 
 namespace app {
 
+namespace {
+
+// The Cassandra settings from the command line. Until the options grow their
+// own flags, the replication map of a new keyspace comes from the environment.
+bool cassandra_options(const Options& opts, store::CassandraOptions& out, std::string& error) {
+  if (!store::parse_contact_points(opts.db_addr, out.hosts, error)) return false;
+  if (const char* r = std::getenv("MQTT_SERVER_CASSANDRA_REPLICATION"); r != nullptr && *r) {
+    out.replication = r;
+  }
+  return store::validate(out, error);
+}
+
+}  // namespace
+
 std::unique_ptr<store::Store> make_store(const Options& opts, std::string& error) {
   std::unique_ptr<store::Backend> backend;
   if (!opts.db_addr.empty()) {
-    error = "Cassandra (-d/--db_addr) is not available in this build yet";
-    return nullptr;
+    store::CassandraOptions cassandra;
+    if (!cassandra_options(opts, cassandra, error)) return nullptr;
+    backend = std::make_unique<store::CassandraBackend>(std::move(cassandra));
+  } else {
+    backend = std::make_unique<store::RocksDbBackend>(opts.data_dir);
   }
-  backend = std::make_unique<store::RocksDbBackend>(opts.data_dir);
   return std::make_unique<store::WriteBehindStore>(
       std::move(backend), std::chrono::milliseconds(opts.flush_interval_ms));
 }
