@@ -104,8 +104,9 @@ class Authenticator {
  public:
   explicit Authenticator(std::shared_ptr<const Policy> initial = Policy::open());
 
-  // The policy to use for one decision or one connection. Lock-free to read
-  // on the fast path of libstdc++'s atomic<shared_ptr> (a short spin lock).
+  // The policy to use for one decision or one connection. Cheap (libstdc++
+  // guards the pointer with a short spin lock), but meant for once per
+  // CONNECT, not per PUBLISH: keep the ClientRules instead.
   std::shared_ptr<const Policy> policy() const { return policy_.load(std::memory_order_acquire); }
   // Increments on every replace(); a connection can compare it with the value
   // it saw at CONNECT to notice a reload and refresh its ClientRules.
