@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command benchmark: our broker vs Mosquitto on loopback, same scenarios, one run.
 #
-#   bench/run.sh                 full run (~8 minutes), builds build-release/mqtt-server first
+#   bench/run.sh                 full run (5-8 minutes), builds build-release/mqtt-server first
 #   bench/run.sh --smoke         a few seconds per scenario; fails only if a scenario cannot run
 #   bench/run.sh --server PATH   use this broker binary instead of building ours
 #                                (a mosquitto binary works too: harness self-test)
