@@ -161,9 +161,19 @@ std::string Policy::describe() const {
 Authenticator::Authenticator(std::shared_ptr<const Policy> initial)
     : policy_(initial ? std::move(initial) : Policy::open()) {}
 
+std::shared_ptr<const Policy> Authenticator::policy() const {
+  std::lock_guard lock(mutex_);
+  return policy_;
+}
+
 void Authenticator::replace(std::shared_ptr<const Policy> next) {
-  policy_.store(next ? std::move(next) : Policy::open(), std::memory_order_release);
-  generation_.fetch_add(1, std::memory_order_acq_rel);
+  if (!next) next = Policy::open();
+  {
+    std::lock_guard lock(mutex_);
+    policy_.swap(next);
+    generation_.fetch_add(1, std::memory_order_acq_rel);
+  }
+  // The old policy (now in `next`) is released here, outside the lock.
 }
 
 bool Authenticator::reload(const AuthOptions& options, std::string& error) {
