@@ -3,6 +3,10 @@
 // decisions and the swappable policy.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,6 +17,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -23,6 +28,7 @@
 #include "auth/authenticator.hpp"
 #include "auth/passwd.hpp"
 #include "auth/password_file.hpp"
+#include "auth/tls_identity.hpp"
 #include "mqtt/topic.hpp"
 
 namespace auth {
@@ -1173,6 +1179,118 @@ TEST(Authenticator, ConcurrentReadersDuringReloads) {
   stop = true;
   for (auto& t : readers) t.join();
   EXPECT_EQ(auth.generation(), 50u);
+}
+
+// ------------------------------------------------------------------ TLS identity
+
+struct Freer {
+  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
+  void operator()(X509* p) const { X509_free(p); }
+  void operator()(SSL_CTX* p) const { SSL_CTX_free(p); }
+  void operator()(SSL* p) const { SSL_free(p); }
+};
+using Key = std::unique_ptr<EVP_PKEY, Freer>;
+using Cert = std::unique_ptr<X509, Freer>;
+
+Key new_key() {
+  return Key(EVP_EC_gen("P-256"));
+}
+
+// A certificate for `key` with subject CN `cn` (none if empty), signed by
+// `issuer_key` under `issuer` (self-signed when issuer is null).
+Cert new_cert(EVP_PKEY* key, const std::string& cn, X509* issuer, EVP_PKEY* issuer_key) {
+  Cert c(X509_new());
+  X509_set_version(c.get(), 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(c.get()), 1);
+  X509_gmtime_adj(X509_getm_notBefore(c.get()), -60);
+  X509_gmtime_adj(X509_getm_notAfter(c.get()), 3600);
+  X509_set_pubkey(c.get(), key);
+  X509_NAME* name = X509_get_subject_name(c.get());
+  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("test"), -1, -1, 0);
+  if (!cn.empty()) {
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                               reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+  }
+  X509_set_issuer_name(c.get(), issuer ? X509_get_subject_name(issuer) : name);
+  if (!issuer) {  // self-signed: a CA, which OpenSSL wants marked as one
+    X509_EXTENSION* ext =
+        X509V3_EXT_conf_nid(nullptr, nullptr, NID_basic_constraints, "critical,CA:TRUE");
+    X509_add_ext(c.get(), ext, -1);
+    X509_EXTENSION_free(ext);
+  }
+  EXPECT_GT(X509_sign(c.get(), issuer_key ? issuer_key : key, EVP_sha256()), 0);
+  return c;
+}
+
+TEST(TlsIdentity, CommonNameOfACertificate) {
+  Key key = new_key();
+  ASSERT_TRUE(key);
+  EXPECT_EQ(certificate_common_name(new_cert(key.get(), "device-7", nullptr, nullptr).get()),
+            "device-7");
+  EXPECT_EQ(
+      certificate_common_name(new_cert(key.get(), "\xC3\xA9t\xC3\xA9", nullptr, nullptr).get()),
+      "\xC3\xA9t\xC3\xA9");
+  EXPECT_EQ(certificate_common_name(new_cert(key.get(), "", nullptr, nullptr).get()), std::nullopt);
+  EXPECT_EQ(certificate_common_name(nullptr), std::nullopt);
+}
+
+// Runs a TLS handshake in memory between a server that asks for a client
+// certificate (trusting `ca`, but letting the handshake finish whatever the
+// verification result) and a client presenting `cert` (or none); returns what
+// verified_peer_common_name says on the server's side.
+std::optional<std::string> handshake_cn(X509* ca, X509* server_cert, EVP_PKEY* server_key,
+                                        X509* client_cert, EVP_PKEY* client_key) {
+  std::unique_ptr<SSL_CTX, Freer> sctx(SSL_CTX_new(TLS_server_method()));
+  std::unique_ptr<SSL_CTX, Freer> cctx(SSL_CTX_new(TLS_client_method()));
+  EXPECT_EQ(SSL_CTX_use_certificate(sctx.get(), server_cert), 1);
+  EXPECT_EQ(SSL_CTX_use_PrivateKey(sctx.get(), server_key), 1);
+  X509_STORE_add_cert(SSL_CTX_get_cert_store(sctx.get()), ca);
+  SSL_CTX_set_verify(sctx.get(), SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
+  if (client_cert) {
+    EXPECT_EQ(SSL_CTX_use_certificate(cctx.get(), client_cert), 1);
+    EXPECT_EQ(SSL_CTX_use_PrivateKey(cctx.get(), client_key), 1);
+  }
+  std::unique_ptr<SSL, Freer> server(SSL_new(sctx.get()));
+  std::unique_ptr<SSL, Freer> client(SSL_new(cctx.get()));
+  BIO* sbio = nullptr;
+  BIO* cbio = nullptr;
+  EXPECT_EQ(BIO_new_bio_pair(&sbio, 0, &cbio, 0), 1);
+  SSL_set_bio(server.get(), sbio, sbio);
+  SSL_set_bio(client.get(), cbio, cbio);
+  SSL_set_accept_state(server.get());
+  SSL_set_connect_state(client.get());
+  bool server_done = false;
+  bool client_done = false;
+  for (int i = 0; i < 100 && !(server_done && client_done); ++i) {
+    if (!client_done) client_done = SSL_do_handshake(client.get()) == 1;
+    if (!server_done) server_done = SSL_do_handshake(server.get()) == 1;
+  }
+  EXPECT_TRUE(server_done && client_done);
+  return verified_peer_common_name(server.get());
+}
+
+TEST(TlsIdentity, VerifiedPeerCommonName) {
+  Key ca_key = new_key();
+  Cert ca = new_cert(ca_key.get(), "test CA", nullptr, nullptr);
+  Key server_key = new_key();
+  Cert server = new_cert(server_key.get(), "server", ca.get(), ca_key.get());
+  Key client_key = new_key();
+  Cert client = new_cert(client_key.get(), "device-7.example.com", ca.get(), ca_key.get());
+  Key other_ca_key = new_key();
+  Cert other_ca = new_cert(other_ca_key.get(), "other CA", nullptr, nullptr);
+  Cert stranger =
+      new_cert(client_key.get(), "device-7.example.com", other_ca.get(), other_ca_key.get());
+
+  EXPECT_EQ(handshake_cn(ca.get(), server.get(), server_key.get(), client.get(), client_key.get()),
+            "device-7.example.com");
+  // No client certificate: the verify result is X509_V_OK, but there is no identity.
+  EXPECT_EQ(handshake_cn(ca.get(), server.get(), server_key.get(), nullptr, nullptr), std::nullopt);
+  // A certificate from a CA the server does not trust.
+  EXPECT_EQ(
+      handshake_cn(ca.get(), server.get(), server_key.get(), stranger.get(), client_key.get()),
+      std::nullopt);
+  EXPECT_EQ(verified_peer_common_name(nullptr), std::nullopt);
 }
 
 }  // namespace
