@@ -39,7 +39,7 @@ class Client {
   // and detaches the session. Safe to call once.
   void on_closed(std::string_view reason);
 
-  // Called once a second: enforces the keep-alive and the CONNECT timeout.
+  // Called a few times a second: enforces the keep-alive and the CONNECT timeout.
   void tick(int64_t now_ms);
 
   // Shard-side operations.
