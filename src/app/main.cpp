@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "mqtt-server: %s\n", error.c_str());
     return 1;
   }
+  store->restore_into(server.broker());
   server.broker().add_observer(store.get());
   auto grpc = api::GrpcServer::start(
       {opts.grpc_addr, opts.grpc_cert, opts.grpc_key, opts.grpc_stream_queue}, server.broker(),
@@ -61,6 +62,7 @@ int main(int argc, char** argv) {
   sigwait(&signals, &sig);
   spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
   server.stop();
+  server.broker().snapshot_sessions_now();
   store->stop();  // after the workers, so the last publishes are kept
   spdlog::info("stopped");
   return 0;
