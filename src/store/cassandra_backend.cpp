@@ -504,6 +504,8 @@ ReadStatus CassandraBackend::read(std::string_view device_id, std::string_view t
       auto p = reader_->prepare(select);
       if (!p) {
         spdlog::debug("store: read from Cassandra: {}", p.error().to_string());
+        // No table yet (nothing was ever written): no value for any key.
+        if (schema_missing(p.error())) return ReadStatus::NotFound;
         if (reader_->is_open()) return ReadStatus::Unavailable;
         continue;  // the connection was stale: one more try on a new one
       }

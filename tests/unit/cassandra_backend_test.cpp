@@ -216,6 +216,15 @@ TEST_F(CassandraLive, WritesReadsDeletesAndLoads) {
   ASSERT_TRUE(b.write(ws, error)) << error;
 }
 
+// A keyspace that was never created (Cassandra came up after a start without
+// it, nothing written yet) holds no value: NotFound, not Unavailable.
+TEST_F(CassandraLive, ReadWithoutSchemaIsNotFound) {
+  options_.keyspace = "mqtt_unit_never_created";
+  store::CassandraBackend b(options_);
+  store::Record r;
+  EXPECT_EQ(b.read("dev", "t", r), store::ReadStatus::NotFound);
+}
+
 // Values over Cassandra's limits (a mutation over half commitlog_segment_size,
 // a request over native_transport_max_frame_size) are refused for good: they
 // are dropped (and logged), the rest of the batch is written, and write()
