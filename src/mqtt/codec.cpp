@@ -1,11 +1,14 @@
-// Framing and body decoders for MQTT 3.1 / 3.1.1 (and the MQTT 5 CONNECT
-// layout, parsed only far enough for the broker to reject it politely).
+// Framing and body decoders for MQTT 3.1 / 3.1.1, and the CONNECT decoder of
+// every level (MQTT 5's other packets are in decode5.cpp).
 #include "mqtt/codec.hpp"
 
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
+#include "mqtt/detail.hpp"
+#include "mqtt/packet5.hpp"
+#include "mqtt/properties.hpp"
 #include "mqtt/topic.hpp"
 
 namespace mqtt {
@@ -28,65 +31,7 @@ constexpr DecodeResult bad_version(const char* why) {
   return {DecodeStatus::BadProtocolVersion, why};
 }
 
-// Bounds-checked cursor over a packet body. Every read fails (returns false)
-// instead of running past the end.
-class Reader {
- public:
-  explicit Reader(std::string_view buf) : buf_(buf) {}
-
-  size_t left() const { return buf_.size() - pos_; }
-  bool done() const { return pos_ == buf_.size(); }
-
-  bool u8(uint8_t& v) {
-    if (left() < 1) return false;
-    v = static_cast<uint8_t>(buf_[pos_]);
-    pos_ += 1;
-    return true;
-  }
-
-  bool u16(uint16_t& v) {
-    if (left() < 2) return false;
-    v = static_cast<uint16_t>((static_cast<uint8_t>(buf_[pos_]) << 8) |
-                              static_cast<uint8_t>(buf_[pos_ + 1]));
-    pos_ += 2;
-    return true;
-  }
-
-  bool bytes(size_t n, std::string_view& v) {
-    if (left() < n) return false;
-    v = buf_.substr(pos_, n);
-    pos_ += n;
-    return true;
-  }
-
-  // A 2-byte length followed by that many bytes (UTF-8 string or binary data).
-  bool prefixed(std::string_view& v) {
-    uint16_t n = 0;
-    return u16(n) && bytes(n, v);
-  }
-
-  // MQTT 5 variable byte integer, at most 4 bytes.
-  bool varint(uint32_t& v) {
-    v = 0;
-    for (int i = 0; i < 4; ++i) {
-      uint8_t b = 0;
-      if (!u8(b)) return false;
-      v |= static_cast<uint32_t>(b & 0x7F) << (7 * i);
-      if ((b & 0x80) == 0) return true;
-    }
-    return false;
-  }
-
-  std::string_view rest() {
-    std::string_view v = buf_.substr(pos_);
-    pos_ = buf_.size();
-    return v;
-  }
-
- private:
-  std::string_view buf_;
-  size_t pos_ = 0;
-};
+using detail::Reader;
 
 // The fixed-header flags 3.1.1 prescribes per type; -1 for PUBLISH (checked
 // in decode_publish). [MQTT-2.2.2-1], [MQTT-2.2.2-2]
@@ -106,10 +51,11 @@ constexpr int kFixedFlags[16] = {
     0,    // PINGREQ
     0,    // PINGRESP
     0,    // DISCONNECT [MQTT-3.14.1-1]
-    -2,   // 15: AUTH exists only in MQTT 5
+    -2,   // 15: AUTH exists only in MQTT 5 (flags 0 there) [MQTT-3.15.1-1]
 };
 
-// MQTT 5 properties: only skipped (the broker speaks 3.1.1).
+// MQTT 5 properties as decode_connect (the 3.1.1 API) reads them: skipped
+// unchecked; decode_connect_v5 validates them.
 bool skip_properties(Reader& r) {
   uint32_t len = 0;
   std::string_view ignored;
@@ -118,12 +64,14 @@ bool skip_properties(Reader& r) {
 
 }  // namespace
 
-DecodeResult read_frame(std::string_view buf, size_t max_packet_size, Frame& out) {
+DecodeResult read_frame(std::string_view buf, size_t max_packet_size, Frame& out,
+                        uint8_t protocol_level) {
   if (buf.empty()) return need_more("empty buffer");
   const auto first = static_cast<uint8_t>(buf[0]);
   const unsigned type = first >> 4;
   const unsigned flags = first & 0x0F;
-  const int want = kFixedFlags[type];
+  const bool auth_v5 = type == static_cast<unsigned>(PacketType::Auth) && protocol_level == kLevel5;
+  const int want = auth_v5 ? 0 : kFixedFlags[type];
   if (want == -2) {
     return malformed(type == 0 ? "reserved packet type 0" : "packet type 15 (AUTH) not in 3.1.1");
   }
@@ -153,10 +101,14 @@ DecodeResult read_frame(std::string_view buf, size_t max_packet_size, Frame& out
   return ok();
 }
 
-DecodeResult decode_connect(const Frame& f, Connect& out) {
+DecodeResult detail::decode_connect_impl(const Frame& f, Connect& out, ConnectV5* v5) {
   if (f.type != PacketType::Connect) return protocol_error("not a CONNECT packet");
   if (f.flags != 0) return malformed("invalid CONNECT flags");  // [MQTT-2.2.2-2]
   out = Connect{};
+  if (v5 != nullptr) {
+    v5->props = ConnectProperties{};
+    v5->will_props = WillProperties{};
+  }
   Reader r(f.body);
 
   std::string_view name;
@@ -192,7 +144,18 @@ DecodeResult decode_connect(const Frame& f, Connect& out) {
     return malformed("password flag without user name flag");  // [MQTT-3.1.2-22]
   }
 
-  if (level == kLevel5 && !skip_properties(r)) return malformed("bad CONNECT properties");
+  if (level == kLevel5 && v5 == nullptr && !skip_properties(r)) {
+    return malformed("bad CONNECT properties");
+  }
+  if (level == kLevel5 && v5 != nullptr) {
+    std::string_view in = r.remaining();
+    Properties props;
+    if (DecodeResult pr = decode_properties(in, PropertyContext::Connect, props); !pr.ok()) {
+      return pr;
+    }
+    r.skip(r.left() - in.size());
+    if (DecodeResult fr = detail::fill_connect_properties(props, v5->props); !fr.ok()) return fr;
+  }
 
   // Payload, in this order: client id, will topic, will message, user name,
   // password. [MQTT-3.1.3-1]
@@ -202,7 +165,20 @@ DecodeResult decode_connect(const Frame& f, Connect& out) {
   }
 
   if (will_flag) {
-    if (level == kLevel5 && !skip_properties(r)) return malformed("bad will properties");
+    if (level == kLevel5 && v5 == nullptr && !skip_properties(r)) {
+      return malformed("bad will properties");
+    }
+    if (level == kLevel5 && v5 != nullptr) {
+      std::string_view in = r.remaining();
+      Properties props;
+      if (DecodeResult pr = decode_properties(in, PropertyContext::Will, props); !pr.ok()) {
+        return pr;
+      }
+      r.skip(r.left() - in.size());
+      if (DecodeResult fr = detail::fill_will_properties(props, v5->will_props); !fr.ok()) {
+        return fr;
+      }
+    }
     Will w;
     if (!r.prefixed(w.topic) || !r.prefixed(w.payload)) return malformed("truncated will");
     if (!valid_utf8(w.topic)) return malformed("will topic not valid UTF-8");  // [MQTT-3.1.3-10]
@@ -228,6 +204,10 @@ DecodeResult decode_connect(const Frame& f, Connect& out) {
   }
   if (!r.done()) return malformed("trailing bytes after CONNECT payload");
   return ok();
+}
+
+DecodeResult decode_connect(const Frame& f, Connect& out) {
+  return detail::decode_connect_impl(f, out, nullptr);
 }
 
 DecodeResult decode_publish(const Frame& f, Publish& out) {

@@ -1,5 +1,6 @@
 // Encoding and decoding of MQTT 3.1 / 3.1.1 packets. Pure functions over
-// bytes: no I/O, no exceptions, no allocation on the PUBLISH path.
+// bytes: no I/O, no exceptions, no allocation on the PUBLISH path. MQTT 5 is
+// in codec5.hpp (it shares read_frame and DecodeResult).
 #pragma once
 
 #include <cstddef>
@@ -39,11 +40,13 @@ struct Frame {
 // Finds the first complete packet in `buf`. NeedMore when incomplete (also when
 // the remaining-length field itself is incomplete). Checks the remaining-length
 // encoding (at most 4 bytes), the packet type (0 is reserved; 15, AUTH, is MQTT 5
-// only and Malformed here) and the fixed-header
-// flags that 3.1.1 fixes per type (SUBSCRIBE/UNSUBSCRIBE/PUBREL must be 0b0010,
-// others 0, PUBLISH is checked in decode_publish). `max_packet_size` bounds the
-// whole frame.
-DecodeResult read_frame(std::string_view buf, size_t max_packet_size, Frame& out);
+// only: Malformed unless `protocol_level` is kLevel5) and the fixed-header
+// flags that 3.1.1 and 5 fix per type (SUBSCRIBE/UNSUBSCRIBE/PUBREL must be
+// 0b0010, others 0, PUBLISH is checked in decode_publish). `max_packet_size`
+// bounds the whole frame. Before CONNECT the level is unknown: the default
+// frames a CONNECT of any level.
+DecodeResult read_frame(std::string_view buf, size_t max_packet_size, Frame& out,
+                        uint8_t protocol_level = kLevel311);
 
 // Body decoders. `protocol_level` selects 3.1 vs 3.1.1 rules where they differ.
 // Wire-format violations (truncation, trailing bytes, bad flags, QoS 3, DUP with

@@ -78,4 +78,20 @@ bool topic_matches(std::string_view filter, std::string_view name) {
   return ni == nn;
 }
 
+bool parse_shared_subscription(std::string_view filter, std::string_view& share_name,
+                               std::string_view& topic_filter) {
+  if (!is_shared_subscription(filter)) return false;
+  const std::string_view rest = filter.substr(kSharePrefix.size());
+  const size_t slash = rest.find('/');
+  if (slash == std::string_view::npos) return false;  // no filter after the ShareName
+  const std::string_view name = rest.substr(0, slash);
+  // [MQTT-4.8.2-1], [MQTT-4.8.2-2]
+  if (name.empty() || name.find_first_of("+#") != std::string_view::npos) return false;
+  const std::string_view inner = rest.substr(slash + 1);
+  if (!valid_topic_filter(inner)) return false;
+  share_name = name;
+  topic_filter = inner;
+  return true;
+}
+
 }  // namespace mqtt

@@ -21,4 +21,21 @@ bool valid_topic_filter(std::string_view filter);
 // are not matched by a filter starting with '+' or '#'. [MQTT-4.7.2-1]
 bool topic_matches(std::string_view filter, std::string_view name);
 
+// MQTT 5 shared subscriptions (section 4.8.2): "$share/{ShareName}/{filter}".
+inline constexpr std::string_view kSharePrefix = "$share/";
+
+// Whether `filter` asks for a shared subscription (starts with "$share/").
+// Only meaningful for MQTT 5; in 3.1.1 such a filter is an ordinary one.
+inline bool is_shared_subscription(std::string_view filter) {
+  return filter.substr(0, kSharePrefix.size()) == kSharePrefix;
+}
+
+// Splits a shared subscription into its ShareName and topic filter. False when
+// `filter` is not a valid one: it must start with "$share/", the ShareName be
+// at least one character without '/', '+' or '#' [MQTT-4.8.2-1], and be
+// followed by '/' and a valid topic filter [MQTT-4.8.2-2]. The outputs are
+// views into `filter`, set only on success.
+bool parse_shared_subscription(std::string_view filter, std::string_view& share_name,
+                               std::string_view& topic_filter);
+
 }  // namespace mqtt
