@@ -10,9 +10,13 @@
 #include "api/grpc_server.hpp"
 #include "app/options.hpp"
 #include "app/store_factory.hpp"
+#include "auth/passwd.hpp"
 #include "net/server.hpp"
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string_view(argv[1]) == "passwd") {
+    return auth::passwd_main(argc - 1, argv + 1);
+  }
   app::Options opts;
   if (int rc = app::parse_options(argc, argv, opts); rc >= 0) return rc;
 
@@ -34,6 +38,11 @@ int main(int argc, char** argv) {
 
   // Everything that can fail at start-up is checked before anything runs.
   std::string error;
+  std::shared_ptr<const auth::Policy> policy = auth::Policy::load(opts.auth, error);
+  if (!policy) {
+    std::fprintf(stderr, "mqtt-server: %s\n", error.c_str());
+    return 1;
+  }
   net::Server server;
   if (!server.open(opts.server, error)) {
     std::fprintf(stderr, "mqtt-server: %s\n", error.c_str());
@@ -44,6 +53,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "mqtt-server: %s\n", error.c_str());
     return 1;
   }
+  for (const std::string& w : policy->warnings()) spdlog::warn("auth: {}", w);
+  spdlog::info("auth: {}", policy->describe());
+  server.broker().set_auth_policy(policy);
   store->restore_into(server.broker());
   server.broker().add_observer(store.get());
   auto grpc = api::GrpcServer::start(

@@ -48,6 +48,31 @@ int parse_options(int argc, char** argv, Options& o) {
                  "messages one gRPC stream may fall behind before it drops (and counts) them")
       ->default_val(o.grpc_stream_queue)
       ->check(CLI::Range(size_t{1}, size_t{1} << 24));
+  cli.add_option("--db-keyspace", o.db_keyspace, "Cassandra keyspace (created if missing)")
+      ->default_val(o.db_keyspace);
+  cli.add_option("--db-replication", o.db_replication,
+                 "replication map for a new keyspace, e.g. \"{'class': 'NetworkTopologyStrategy', "
+                 "'dc1': 3}\" (default SimpleStrategy, factor 1)");
+  cli.add_option("--db-consistency", o.db_consistency,
+                 "Cassandra consistency level: ONE, QUORUM, LOCAL_QUORUM, LOCAL_ONE, ALL ...")
+      ->default_val(o.db_consistency);
+  cli.add_option("--password-file", o.auth.password_file,
+                 "users and salted PBKDF2 hashes (mqtt-server passwd FILE USER adds one); "
+                 "clients must then log in unless --allow-anonymous true")
+      ->type_name("<FILE>");
+  cli.add_option("--acl-file", o.auth.acl_file, "topic access rules per user and pattern")
+      ->type_name("<FILE>");
+  cli.add_option("--allow-anonymous", o.auth.allow_anonymous,
+                 "accept clients without a user name (default: true without a password file)");
+  cli.add_flag("--cert-cn-as-username", o.auth.cert_cn_as_username,
+               "use a verified TLS client certificate's Common Name as the user name");
+  cli.add_option("--cafile", s.ca_file, "CA bundle to verify TLS client certificates")
+      ->type_name("<FILE>");
+  cli.add_flag("--require-certificate", s.require_certificate,
+               "refuse TLS clients without a valid certificate (needs --cafile)");
+  cli.add_option("--max-connections", s.broker.max_connections,
+                 "connections open at once; more are closed right after accept")
+      ->default_val(s.broker.max_connections);
   cli.add_option("--max-packet-size", s.broker.max_packet_size,
                  "largest MQTT packet accepted from a client, in bytes")
       ->default_val(s.broker.max_packet_size)
@@ -75,6 +100,10 @@ int parse_options(int argc, char** argv, Options& o) {
     return 2;
   }
   s.tls = !non_tls;
+  if (s.require_certificate && s.ca_file.empty()) {
+    std::fprintf(stderr, "mqtt-server: --require-certificate needs --cafile (see --help)\n");
+    return 2;
+  }
   s.broker.non_broker = non_broker;
   return -1;
 }

@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "auth/authenticator.hpp"
 #include "net/server.hpp"
 
 namespace app {
@@ -15,6 +16,10 @@ struct Options {
   std::string grpc_addr = "[::1]:10000";
   std::string grpc_cert, grpc_key;   // both: TLS for gRPC
   size_t grpc_stream_queue = 65536;  // messages a gRPC stream may lag before it drops
+  auth::AuthOptions auth;
+  std::string db_keyspace = "retain_kv";
+  std::string db_replication;  // empty: SimpleStrategy, replication_factor 1
+  std::string db_consistency = "LOCAL_QUORUM";
   bool debug = false;
   bool trace = false;
 };

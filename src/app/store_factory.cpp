@@ -15,9 +15,18 @@ namespace {
 // own flags, the replication map of a new keyspace comes from the environment.
 bool cassandra_options(const Options& opts, store::CassandraOptions& out, std::string& error) {
   if (!store::parse_contact_points(opts.db_addr, out.hosts, error)) return false;
-  if (const char* r = std::getenv("MQTT_SERVER_CASSANDRA_REPLICATION"); r != nullptr && *r) {
-    out.replication = r;
+  out.keyspace = opts.db_keyspace;
+  if (!opts.db_replication.empty()) {
+    out.replication = opts.db_replication;
+  } else if (const char* r = std::getenv("MQTT_SERVER_CASSANDRA_REPLICATION"); r && *r) {
+    out.replication = r;  // kept for the tests that predate --db-replication
   }
+  auto consistency = store::parse_consistency(opts.db_consistency);
+  if (!consistency) {
+    error = "unknown --db-consistency '" + opts.db_consistency + "'";
+    return false;
+  }
+  out.consistency = *consistency;
   return store::validate(out, error);
 }
 

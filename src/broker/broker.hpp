@@ -12,6 +12,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "auth/authenticator.hpp"
+#include "broker/blocking_pool.hpp"
 #include "broker/config.hpp"
 #include "broker/message.hpp"
 #include "broker/persistence.hpp"
@@ -58,6 +60,13 @@ class Broker {
   int shard_count() const { return static_cast<int>(shards_.size()); }
 
   void add_observer(PublishObserver* o) { observers_.push_back(o); }
+
+  // Authentication and authorization; everything is allowed unless a policy
+  // with files is set (before the server starts).
+  void set_auth_policy(std::shared_ptr<const auth::Policy> p) { auth_policy_ = std::move(p); }
+  const std::shared_ptr<const auth::Policy>& auth_policy() const { return auth_policy_; }
+  // Slow work (password hashing) that must not run on a worker thread.
+  BlockingPool& blocking() { return blocking_; }
 
   // Durable storage of retained messages and persistent sessions; set before
   // the server starts, together with the restore calls.
@@ -109,6 +118,8 @@ class Broker {
   std::vector<std::unique_ptr<Shard>> shards_;
   std::vector<PublishObserver*> observers_;
   PersistenceSink* persistence_ = nullptr;
+  std::shared_ptr<const auth::Policy> auth_policy_ = auth::Policy::open();
+  BlockingPool blocking_{2};
   std::mutex sessions_mu_;
   std::unordered_map<std::string, std::shared_ptr<Session>> sessions_;
 };

@@ -145,7 +145,56 @@ void Client::handle_connect(const mqtt::Frame& f) {
     will_ = StoredWill{std::string(c.will->topic), std::string(c.will->payload), c.will->qos,
                        c.will->retain};
   }
+  authenticate(c);
+}
 
+void Client::authenticate(const mqtt::Connect& c) {
+  std::shared_ptr<const auth::Policy> policy = shard_.broker().auth_policy();
+  const bool cert = tls_common_name.has_value();
+  const std::string_view cn = cert ? std::string_view(*tls_common_name) : std::string_view();
+  if (!policy->has_password_file() || !c.username) {
+    finish_connect(policy->check_connect(c.username, c.password, cert, cn));
+    return;
+  }
+  // A password check costs a PBKDF2 derivation (~100 ms): do it on the
+  // blocking pool and pause this connection meanwhile, not the worker.
+  state_ = State::Attaching;
+  std::optional<std::string> password;
+  if (c.password) password.emplace(*c.password);
+  Broker& b = shard_.broker();
+  const int shard = shard_.index();
+  const uint64_t conn = conn_id_;
+  b.blocking().post([&b, shard, conn, policy, user = std::string(*c.username),
+                     password = std::move(password), cert, cn = std::string(cn)] {
+    auth::ConnectResult r = policy->check_connect(user, password, cert, cn);
+    b.run_on_shard(shard, [&b, shard, conn, r = std::move(r)]() mutable {
+      const auto& clients = b.shard(shard).clients();
+      auto it = clients.find(conn);
+      if (it != clients.end() && !it->second->closing()) it->second->finish_connect(std::move(r));
+    });
+  });
+}
+
+void Client::finish_connect(auth::ConnectResult r) {
+  if (r.decision != auth::ConnectDecision::Accept) {
+    spdlog::warn("refused connection from {} (client {}): {}", remote_, client_id_, r.reason);
+    send_connack(false, auth::connack_code(r.decision));
+    close(r.reason, false);
+    return;
+  }
+  username_ = std::move(r.username);
+  std::optional<std::string_view> user;
+  if (username_) user = *username_;
+  rules_ = shard_.broker().auth_policy()->rules_for({client_id_, user});
+  // A will is a publish the client makes later: it needs the same right now.
+  if (will_ && !rules_->may_publish(will_->topic)) {
+    spdlog::warn("refused connection from {} (client {}): will topic '{}' not allowed by the ACL",
+                 remote_, client_id_, will_->topic);
+    send_connack(false, mqtt::ConnackCode::NotAuthorized);
+    close("will topic not allowed", false);
+    return;
+  }
+  state_ = State::AwaitConnect;  // not attached yet; on_bytes stays paused below
   bool is_new = false;
   std::shared_ptr<Session> s =
       shard_.broker().claim_session(client_id_, shard_.index(), conn_id_, is_new);
@@ -192,6 +241,21 @@ void Client::handle_publish(const mqtt::Frame& f) {
   mqtt::Publish p;
   if (auto r = mqtt::decode_publish(f, p); !r.ok()) return protocol_error(r.reason);
   Session& s = *session_;
+  if (!rules_->allows_everything() && !rules_->may_publish(p.topic)) {
+    // 3.1.1 has no negative acknowledgement: acknowledge, drop and log.
+    ++refused_publishes_;
+    if ((refused_publishes_ & (refused_publishes_ - 1)) == 0) {
+      spdlog::warn("client {}: publish to '{}' not allowed by the ACL, dropped ({} so far)",
+                   client_id_, p.topic, refused_publishes_);
+    }
+    if (p.qos > 0) {
+      scratch_.clear();
+      mqtt::encode_ack(scratch_, p.qos == 1 ? mqtt::PacketType::Puback : mqtt::PacketType::Pubrec,
+                       p.packet_id);
+      write(scratch_);
+    }
+    return;
+  }
   if (p.qos == 2) {
     auto& pending = s.incoming_qos2;
     bool seen = std::find(pending.begin(), pending.end(), p.packet_id) != pending.end();
@@ -259,14 +323,21 @@ void Client::handle_subscribe(const mqtt::Frame& f) {
   if (auto r = mqtt::decode_subscribe(f, sub); !r.ok()) return protocol_error(r.reason);
   Session& s = *session_;
   uint8_t codes[64];
-  std::vector<uint8_t> many;
+  // (A unique_ptr rather than a vector: GCC 12 -O3 warns, wrongly, of a null
+  // dereference inside vector::resize here.)
+  std::unique_ptr<uint8_t[]> many;
   uint8_t* out = codes;
   if (sub.topics.size() > std::size(codes)) {
-    many.resize(sub.topics.size());
-    out = many.data();
+    many = std::make_unique<uint8_t[]>(sub.topics.size());
+    out = many.get();
   }
   for (size_t i = 0; i < sub.topics.size(); ++i) {
     const auto& t = sub.topics[i];
+    if (!rules_->allows_everything() && !rules_->may_subscribe(t.filter)) {
+      spdlog::warn("client {}: subscription to '{}' not allowed by the ACL", client_id_, t.filter);
+      out[i] = mqtt::kSubackFailure;
+      continue;
+    }
     uint8_t granted = std::min<uint8_t>(t.qos, 2);
     shard_.broker().index().subscribe(t.filter, session_, granted);
     s.subscriptions.insert_or_assign(std::string(t.filter), granted);
@@ -277,7 +348,9 @@ void Client::handle_subscribe(const mqtt::Frame& f) {
   mqtt::encode_suback(scratch_, sub.packet_id, {out, sub.topics.size()});
   write(scratch_);
   // Retained messages follow the SUBACK, flagged as retained [MQTT-3.3.1-8].
-  for (size_t i = 0; i < sub.topics.size(); ++i) send_retained(sub.topics[i].filter, out[i]);
+  for (size_t i = 0; i < sub.topics.size(); ++i) {
+    if (out[i] != mqtt::kSubackFailure) send_retained(sub.topics[i].filter, out[i]);
+  }
 }
 
 void Client::send_retained(std::string_view filter, uint8_t granted) {
@@ -305,6 +378,8 @@ void Client::handle_unsubscribe(const mqtt::Frame& f) {
 
 void Client::send(const MessagePtr& msg, uint8_t qos, bool retain) {
   const Config& cfg = shard_.broker().config();
+  // A deny rule inside a granted subscription ("deny a/secret" under "a/#").
+  if (rules_->has_deny() && !rules_->may_receive(msg->topic())) return;
   if (qos == 0) {
     // A subscriber that does not read loses QoS 0 messages, counted, instead of
     // growing memory without bound or slowing the publisher.

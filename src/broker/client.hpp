@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "auth/authenticator.hpp"
 #include "broker/out_queue.hpp"
 #include "mqtt/codec.hpp"
 
@@ -61,12 +62,17 @@ class Client {
   const std::string& close_reason() const { return close_reason_; }
   bool dirty = false;  // queued in the shard's dirty list
   void* io = nullptr;  // the network layer's connection
+  // Common Name of a verified TLS client certificate, set by the network layer.
+  std::optional<std::string> tls_common_name;
+  // Completes a CONNECT once authentication decided (possibly off-thread).
+  void finish_connect(auth::ConnectResult r);
 
  private:
   enum class State : uint8_t { AwaitConnect, Attaching, Connected, Closed };
 
   void handle(const mqtt::Frame& f);
   void handle_connect(const mqtt::Frame& f);
+  void authenticate(const mqtt::Connect& c);
   void handle_publish(const mqtt::Frame& f);
   void handle_subscribe(const mqtt::Frame& f);
   void handle_unsubscribe(const mqtt::Frame& f);
@@ -84,6 +90,9 @@ class Client {
   std::string client_id_;
   std::shared_ptr<Session> session_;
   std::optional<StoredWill> will_;
+  std::optional<std::string> username_;
+  std::shared_ptr<const auth::ClientRules> rules_ = auth::ClientRules::allow_all();
+  uint64_t refused_publishes_ = 0;
   OutQueue out_;
   std::string scratch_;  // small outgoing packets are encoded here first
   State state_ = State::AwaitConnect;

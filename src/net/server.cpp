@@ -16,6 +16,10 @@ Server::~Server() {
 
 bool Server::open(const ServerOptions& opts, std::string& error) {
   if (opts.tls && !tls_.load(opts.cert_file, opts.key_file, error)) return false;
+  if (opts.tls && !opts.ca_file.empty() &&
+      !tls_.verify_clients(opts.ca_file, opts.require_certificate, error)) {
+    return false;
+  }
   listen_fd_ = open_listener(opts.addr, error);
   if (listen_fd_ < 0) return false;
   bound_ = local_address(listen_fd_);

@@ -17,6 +17,10 @@ struct ServerOptions {
   bool tls = true;
   std::string cert_file = "server.crt";
   std::string key_file = "private.key";
+  // Client certificates: verified against this CA bundle when set; required
+  // (handshake fails without one) when require_certificate.
+  std::string ca_file;
+  bool require_certificate = false;
   int threads = 0;  // 0: one per core
   broker::Config broker;
 };

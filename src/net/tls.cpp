@@ -61,4 +61,18 @@ bool TlsContext::load(const std::string& cert_file, const std::string& key_file,
   return true;
 }
 
+bool TlsContext::verify_clients(const std::string& ca_file, bool require, std::string& error) {
+  if (!readable(ca_file, error, "CA file")) return false;
+  if (SSL_CTX_load_verify_locations(ctx_, ca_file.c_str(), nullptr) != 1) {
+    error = "cannot load CA file '" + ca_file + "': " + openssl_error();
+    return false;
+  }
+  if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(ca_file.c_str())) {
+    SSL_CTX_set_client_CA_list(ctx_, names);
+  }
+  SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER | (require ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+                     nullptr);
+  return true;
+}
+
 }  // namespace net

@@ -17,6 +17,9 @@ class TlsContext {
   // Loads the certificate chain and private key; on failure returns false and
   // sets `error` to one line naming the file and the cause.
   bool load(const std::string& cert_file, const std::string& key_file, std::string& error);
+  // Asks clients for a certificate and verifies it against `ca_file`; with
+  // `require`, a client without a valid one fails the handshake.
+  bool verify_clients(const std::string& ca_file, bool require, std::string& error);
   SSL_CTX* get() const { return ctx_; }
 
  private:

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "auth/tls_identity.hpp"
 #include "broker/broker.hpp"
 #include "broker/client.hpp"
 #include "broker/shard.hpp"
@@ -193,6 +194,7 @@ bool Worker::continue_handshake(Connection& c) {
   int r = SSL_do_handshake(c.ssl);
   if (r == 1) {
     c.handshaking = false;
+    c.client->tls_common_name = auth::verified_peer_common_name(c.ssl);
     return true;
   }
   int err = SSL_get_error(c.ssl, r);
