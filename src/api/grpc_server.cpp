@@ -1,6 +1,7 @@
 #include "api/grpc_server.hpp"
 
 #include <grpc/grpc.h>
+#include <grpc/support/log.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <climits>
@@ -72,6 +74,17 @@ std::string why_not_listening(const std::string& addr) {
   return why;
 }
 
+// gRPC's own log goes through spdlog, in our format. While the server binds,
+// its errors are only details of the one-line message start() returns.
+std::atomic<bool> g_binding{false};
+
+void log_to_spdlog(gpr_log_func_args* args) {
+  const bool error = args->severity == GPR_LOG_SEVERITY_ERROR;
+  const auto level = error && !g_binding.load(std::memory_order_relaxed) ? spdlog::level::warn
+                                                                         : spdlog::level::debug;
+  spdlog::log(level, "gRPC: {} ({}:{})", args->message, args->file, args->line);
+}
+
 // `addr` with its port replaced by `port` (for "host:0").
 std::string with_port(const std::string& addr, int port) {
   const size_t colon = addr.rfind(':');
@@ -111,6 +124,7 @@ std::unique_ptr<GrpcServer> GrpcServer::start(const GrpcOptions& opts, broker::B
   self->published_ = std::make_unique<PublishedPacketService>(broker, *self->hub_);
   self->v1_ = std::make_unique<BrokerService>(broker, *self->hub_, store);
 
+  gpr_set_log_function(log_to_spdlog);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -128,7 +142,9 @@ std::unique_ptr<GrpcServer> GrpcServer::start(const GrpcOptions& opts, broker::B
   builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<size_t>(max_msg, INT_MAX)));
   builder.RegisterService(self->published_.get());
   builder.RegisterService(self->v1_.get());
+  g_binding = true;
   self->server_ = builder.BuildAndStart();
+  g_binding = false;
   if (!self->server_ || port == 0) {
     error = "cannot listen for gRPC on " + opts.addr + ": " + why_not_listening(opts.addr) +
             " (see --grpc-addr)";

@@ -76,7 +76,7 @@ void Stream::run() {
       sent_.fetch_add(1, std::memory_order_relaxed);
       // The token passes to the thread that reports this write done, which
       // may run before write() returns: touch nothing of ours after it.
-      sink_->write(*msg, dropped_before);
+      sink_->write(*msg, dropped_before, next_ < batch_.size());
       return;
     }
     batch_.clear();

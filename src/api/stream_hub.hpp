@@ -30,8 +30,10 @@ class StreamSink {
  public:
   virtual ~StreamSink() = default;
   // Starts writing `msg`; the sink calls Stream::on_write_done when gRPC is done
-  // with it. Must not keep a reference to `msg` beyond the call.
-  virtual void write(const broker::Message& msg, uint64_t dropped_before) = 0;
+  // with it. Must not keep a reference to `msg` beyond the call. `more`: other
+  // messages are ready to follow at once (gRPC may hold this one back to send
+  // them together).
+  virtual void write(const broker::Message& msg, uint64_t dropped_before, bool more) = 0;
   // Ends the RPC (it was cancelled, or the write failed).
   virtual void finish() = 0;
 };

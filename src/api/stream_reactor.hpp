@@ -31,7 +31,7 @@ class StreamReactor final : public grpc::ServerWriteReactor<Proto>, public Strea
     stream_->run();  // releases the write token
   }
 
-  void write(const broker::Message& m, uint64_t dropped_before) override {
+  void write(const broker::Message& m, uint64_t dropped_before, bool more) override {
     out_.set_device_id(m.origin());
     out_.set_topic(m.topic().data(), m.topic().size());
     out_.set_payload(m.payload().data(), m.payload().size());
@@ -39,7 +39,9 @@ class StreamReactor final : public grpc::ServerWriteReactor<Proto>, public Strea
     out_.set_retain(m.retain());
     out_.set_received_unix_ms(m.received_ms());
     out_.set_dropped_before(dropped_before);
-    this->StartWrite(&out_);
+    grpc::WriteOptions options;
+    if (more) options.set_buffer_hint();
+    this->StartWrite(&out_, options);
   }
   void finish() override { this->Finish(grpc::Status::OK); }
 
