@@ -139,9 +139,10 @@ def pb_stubs():
 
 @pytest.fixture(scope="session")
 def ctl_bin(server_bin) -> Path:
-    path = Path(os.environ.get("MQTT_SERVER_CTL_BIN", Path(server_bin).parent / "mqtt-server-ctl"))
+    # scripts/test.sh sets MQTT_CTL_BIN; else the one built next to the server.
+    path = Path(os.environ.get("MQTT_CTL_BIN") or Path(server_bin).parent / "mqtt-server-ctl")
     if not (path.is_file() and os.access(path, os.X_OK)):
-        pytest.fail(f"{path} not found: build it (target mqtt-server-ctl) or set MQTT_SERVER_CTL_BIN",
+        pytest.fail(f"{path} not found: build it (target mqtt-server-ctl) or set MQTT_CTL_BIN",
                     pytrace=False)
     return path
 

@@ -204,6 +204,34 @@ def test_stalled_stream_slows_nobody_and_learns_what_it_missed(server_factory, c
     ch_healthy.close()
 
 
+@pytest.mark.timeout(60)
+def test_shutdown_with_reading_and_stalled_streams(server_factory, client_factory, pb_stubs):
+    """SIGTERM while one stream reads and another is stalled (its writes held by flow control, its
+    queue full): the server ends both, and exits 0 promptly; the reader sees its stream end."""
+    srv = server_factory("--grpc-stream-queue", "100")
+    ch_stalled, ch_reading = gs.channel(srv), gs.channel(srv)
+    stalled = pb_stubs.pp_grpc.PublishedPacketServiceStub(ch_stalled).StreamPublishedPayload(
+        pb_stubs.pp.PublishedPacketRequest())
+    stalled.initial_metadata()
+    reading = gs.StreamReader(pb_stubs.pp_grpc.PublishedPacketServiceStub(ch_reading).StreamPublishedPayload(
+        pb_stubs.pp.PublishedPacketRequest()), keep=False).ready()
+    mark = srv.log.mark()
+    dev = client_factory(srv).connect()
+    for _ in range(5000):
+        info = dev.publish_nowait("flood", b"y" * 1024)
+    info.wait_for_publish(10)
+    srv.log.wait_for(r"is not keeping up", since=mark)
+    reading.wait_count(1, timeout=10)
+    t0 = time.monotonic()
+    rc = srv.stop()
+    took = time.monotonic() - t0
+    assert rc == 0, srv.log.tail(20)
+    assert took < 8, f"shutdown took {took:.1f} s"
+    assert reading.done.wait(5), "the reading stream did not end with the server"
+    ch_stalled.close()
+    ch_reading.close()
+
+
 @pytest.fixture(scope="module")
 def pb_stubs():
     return gs.stubs()
