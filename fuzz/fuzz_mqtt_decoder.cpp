@@ -1,15 +1,26 @@
 // libFuzzer target: frames the input with read_frame, decodes each frame with
 // the matching decoder and, for every successful decode, re-encodes the value
 // and decodes it again: the result must equal the first decode.
+//
+// A first byte 0x00..0x0F (packet type 0, which read_frame always rejects)
+// selects the protocol level instead and is dropped: 0x05 decodes the rest
+// as MQTT 5 (codec5.hpp), any other value as 3.1.1. Otherwise the whole input
+// is 3.1.1, as before that byte existed.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "mqtt/codec.hpp"
+#include "mqtt/codec5.hpp"
 #include "mqtt/packet.hpp"
+#include "mqtt/packet5.hpp"
+#include "mqtt/properties.hpp"
+#include "mqtt/reason_code.hpp"
 #include "mqtt/topic.hpp"
 
 namespace {
@@ -31,9 +42,9 @@ bool is_error(DecodeStatus s) {
 }
 
 // Frames `wire`, which must hold exactly one valid packet of type `type`.
-Frame reframe(const std::string& wire, PacketType type) {
+Frame reframe(const std::string& wire, PacketType type, uint8_t level = kLevel311) {
   Frame f;
-  const DecodeResult r = read_frame(wire, wire.size(), f);
+  const DecodeResult r = read_frame(wire, wire.size(), f, level);
   FUZZ_CHECK(r.ok());
   FUZZ_CHECK(f.size == wire.size());
   FUZZ_CHECK(f.type == type);
@@ -193,13 +204,380 @@ void check_empty(const Frame& f) {
   FUZZ_CHECK(decode_empty(reframe(wire, f.type)).ok());
 }
 
+// ---------------------------------------------------------------- MQTT 5
+
+Frame reframe5(const std::string& wire, PacketType type) {
+  return reframe(wire, type, kLevel5);
+}
+
+using UserProps = std::vector<std::pair<std::string_view, std::string_view>>;
+
+UserProps user_props(const Properties& p) {
+  UserProps v;
+  for (const Property& prop : p) {
+    if (prop.id == PropertyId::UserProperty) v.emplace_back(prop.str, prop.value);
+  }
+  return v;
+}
+
+// A block decode_properties accepted for `ctx`: every property parses, is
+// allowed there, and re-encoding each one gives the same bytes (values use
+// minimal encodings).
+void check_properties(const Properties& p, PropertyContext ctx) {
+  PropertyWriter w;
+  size_t n = 0;
+  for (const Property& prop : p) {
+    FUZZ_CHECK(property_allowed(prop.id, ctx));
+    FUZZ_CHECK(property_type(static_cast<uint8_t>(prop.id)) == prop.type);
+    FUZZ_CHECK(to_string(prop.id) != nullptr);
+    w.add(prop);
+    ++n;
+  }
+  FUZZ_CHECK(w.ok());
+  FUZZ_CHECK(w.bytes() == p.raw());
+  FUZZ_CHECK(n == 0 || !p.empty());
+}
+
+bool same(const AckProperties& a, const AckProperties& b) {
+  return a.reason_string == b.reason_string && user_props(a.properties) == user_props(b.properties);
+}
+
+void check_connect5(const Frame& f) {
+  ConnectV5 c;
+  const DecodeResult r = decode_connect_v5(f, c);
+  FUZZ_CHECK(r.reason != nullptr);
+  Connect old;
+  const DecodeResult ro = decode_connect(f, old);
+  if (!r.ok()) {
+    FUZZ_CHECK(is_error(r.status));
+    // Both share the code up to the properties: same outcome below level 5.
+    if (c.protocol_level != kLevel5) FUZZ_CHECK(ro.status == r.status);
+    return;
+  }
+  // The 3.1.1 API skips what v5 validates: it accepts whatever v5 accepts.
+  FUZZ_CHECK(ro.ok());
+  FUZZ_CHECK(same(static_cast<const Connect&>(c), old));
+  if (c.protocol_level != kLevel5) {
+    FUZZ_CHECK(c.props.properties.empty() && c.will_props.properties.empty());
+    return;
+  }
+  check_properties(c.props.properties, PropertyContext::Connect);
+  check_properties(c.will_props.properties, PropertyContext::Will);
+  FUZZ_CHECK(c.props.receive_maximum != 0);
+  FUZZ_CHECK(!c.props.authentication_data || c.props.authentication_method);
+  std::string wire;
+  encode_connect_v5(wire, c);
+  ConnectV5 again;
+  const DecodeResult r2 = decode_connect_v5(reframe5(wire, PacketType::Connect), again);
+  FUZZ_CHECK(r2.ok());
+  FUZZ_CHECK(same(static_cast<const Connect&>(c), static_cast<const Connect&>(again)));
+  const ConnectProperties& a = c.props;
+  const ConnectProperties& b = again.props;
+  FUZZ_CHECK(a.session_expiry_interval == b.session_expiry_interval &&
+             a.receive_maximum == b.receive_maximum &&
+             a.maximum_packet_size == b.maximum_packet_size &&
+             a.topic_alias_maximum == b.topic_alias_maximum &&
+             a.request_response_information == b.request_response_information &&
+             a.request_problem_information == b.request_problem_information &&
+             a.authentication_method == b.authentication_method &&
+             a.authentication_data == b.authentication_data &&
+             user_props(a.properties) == user_props(b.properties));
+  const WillProperties& wa = c.will_props;
+  const WillProperties& wb = again.will_props;
+  FUZZ_CHECK(wa.will_delay_interval == wb.will_delay_interval &&
+             wa.payload_format_indicator == wb.payload_format_indicator &&
+             wa.message_expiry_interval == wb.message_expiry_interval &&
+             wa.content_type == wb.content_type && wa.response_topic == wb.response_topic &&
+             wa.correlation_data == wb.correlation_data &&
+             user_props(wa.properties) == user_props(wb.properties));
+}
+
+void check_publish5(const Frame& f) {
+  PublishV5 p;
+  const DecodeResult r = decode_publish_v5(f, p);
+  if (!r.ok()) {
+    FUZZ_CHECK(is_error(r.status));
+    return;
+  }
+  FUZZ_CHECK(p.qos <= 2);
+  FUZZ_CHECK(!(p.dup && p.qos == 0));
+  FUZZ_CHECK((p.qos == 0) == (p.packet_id == 0));
+  FUZZ_CHECK(p.topic.empty() ? p.props.topic_alias != 0 : valid_topic_name(p.topic));
+  FUZZ_CHECK(p.props.payload_format_indicator <= 1);
+  FUZZ_CHECK(p.props.subscription_identifier_count ==
+             p.props.properties.count(PropertyId::SubscriptionIdentifier));
+  FUZZ_CHECK(p.props.user_property_count == p.props.properties.count(PropertyId::UserProperty));
+  FUZZ_CHECK(p.payload.data() + p.payload.size() == f.body.data() + f.body.size());
+  check_properties(p.props.properties, PropertyContext::Publish);
+
+  std::string wire;
+  encode_publish_v5(wire, p, p.props.properties);
+  uint8_t hdr[5];
+  const size_t n =
+      encode_publish_fixed_header_v5(hdr, p.qos, p.retain, p.dup, p.topic.size(),
+                                     p.props.properties.raw().size(), p.payload.size());
+  FUZZ_CHECK(n >= 2 && n <= 5 && n <= wire.size());
+  FUZZ_CHECK(std::string_view(reinterpret_cast<const char*>(hdr), n) ==
+             std::string_view(wire).substr(0, n));
+  FUZZ_CHECK(publish_packet_size_v5(p.qos, p.topic.size(), p.props.properties.raw().size(),
+                                    p.payload.size()) == wire.size());
+  PublishV5 again;
+  FUZZ_CHECK(decode_publish_v5(reframe5(wire, PacketType::Publish), again).ok());
+  FUZZ_CHECK(same(static_cast<const Publish&>(p), static_cast<const Publish&>(again)));
+  FUZZ_CHECK(p.props.properties.raw() == again.props.properties.raw());
+  FUZZ_CHECK(p.props.topic_alias == again.props.topic_alias &&
+             p.props.message_expiry_interval == again.props.message_expiry_interval &&
+             p.props.content_type == again.props.content_type &&
+             p.props.response_topic == again.props.response_topic &&
+             p.props.correlation_data == again.props.correlation_data &&
+             p.props.subscription_identifier == again.props.subscription_identifier);
+}
+
+bool same(const SubscribeV5& a, const SubscribeV5& b) {
+  if (a.packet_id != b.packet_id || a.subscription_identifier != b.subscription_identifier ||
+      user_props(a.properties) != user_props(b.properties) || a.topics.size() != b.topics.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.topics.size(); ++i) {
+    const TopicRequestV5& x = a.topics[i];
+    const TopicRequestV5& y = b.topics[i];
+    if (x.filter != y.filter || x.qos != y.qos || x.no_local != y.no_local ||
+        x.retain_as_published != y.retain_as_published || x.retain_handling != y.retain_handling ||
+        x.share_name != y.share_name) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void check_subscribe5(const Frame& f) {
+  SubscribeV5 s;
+  const DecodeResult r = decode_subscribe_v5(f, s);
+  if (!r.ok()) {
+    FUZZ_CHECK(is_error(r.status));
+    return;
+  }
+  FUZZ_CHECK(s.packet_id != 0 && !s.topics.empty());
+  check_properties(s.properties, PropertyContext::Subscribe);
+  for (const TopicRequestV5& t : s.topics) {
+    FUZZ_CHECK(t.qos <= 2 && static_cast<uint8_t>(t.retain_handling) <= 2);
+    FUZZ_CHECK(valid_topic_filter(t.filter));
+    FUZZ_CHECK((subscription_options(t) & 0xC0) == 0);
+    std::string_view name;
+    std::string_view inner;
+    FUZZ_CHECK(is_shared_subscription(t.filter) == !t.share_name.empty());
+    if (!t.share_name.empty()) {
+      FUZZ_CHECK(parse_shared_subscription(t.filter, name, inner) && name == t.share_name);
+      FUZZ_CHECK(!t.no_local);
+    }
+  }
+  std::string wire;
+  encode_subscribe_v5(wire, s);
+  SubscribeV5 again;
+  FUZZ_CHECK(decode_subscribe_v5(reframe5(wire, PacketType::Subscribe), again).ok());
+  FUZZ_CHECK(same(s, again));
+}
+
+void check_unsubscribe5(const Frame& f) {
+  UnsubscribeV5 u;
+  const DecodeResult r = decode_unsubscribe_v5(f, u);
+  if (!r.ok()) {
+    FUZZ_CHECK(is_error(r.status));
+    return;
+  }
+  FUZZ_CHECK(u.packet_id != 0 && !u.filters.empty());
+  check_properties(u.properties, PropertyContext::Unsubscribe);
+  std::string wire;
+  encode_unsubscribe_v5(wire, u);
+  UnsubscribeV5 again;
+  FUZZ_CHECK(decode_unsubscribe_v5(reframe5(wire, PacketType::Unsubscribe), again).ok());
+  FUZZ_CHECK(again.packet_id == u.packet_id && again.filters == u.filters &&
+             user_props(again.properties) == user_props(u.properties));
+}
+
+PropertyContext ack_context(PacketType t) {
+  switch (t) {
+    case PacketType::Pubrec:
+      return PropertyContext::Pubrec;
+    case PacketType::Pubrel:
+      return PropertyContext::Pubrel;
+    case PacketType::Pubcomp:
+      return PropertyContext::Pubcomp;
+    default:
+      return PropertyContext::Puback;
+  }
+}
+
+void check_ack5(const Frame& f) {
+  AckV5 a;
+  const DecodeResult r = decode_ack_v5(f, a);
+  if (!r.ok()) {
+    FUZZ_CHECK(is_error(r.status));
+    return;
+  }
+  FUZZ_CHECK(a.type == f.type && a.packet_id != 0);
+  FUZZ_CHECK(valid_reason_code(a.type, a.reason_code));
+  FUZZ_CHECK(to_string(a.reason_code) != nullptr);
+  check_properties(a.props.properties, ack_context(a.type));
+  std::string wire;
+  encode_ack_v5(wire, a);
+  FUZZ_CHECK(wire.size() <= f.size);  // the encoder picks the shortest form
+  AckV5 again;
+  FUZZ_CHECK(decode_ack_v5(reframe5(wire, a.type), again).ok());
+  FUZZ_CHECK(again.type == a.type && again.packet_id == a.packet_id &&
+             again.reason_code == a.reason_code && same(a.props, again.props));
+}
+
+void check_sub_unsub_ack5(const Frame& f) {
+  const bool sub = f.type == PacketType::Suback;
+  SubackV5 a;
+  const DecodeResult r = sub ? decode_suback_v5(f, a) : decode_unsuback_v5(f, a);
+  if (!r.ok()) {
+    FUZZ_CHECK(is_error(r.status));
+    return;
+  }
+  FUZZ_CHECK(a.packet_id != 0 && !a.reason_codes.empty());
+  check_properties(a.props.properties, sub ? PropertyContext::Suback : PropertyContext::Unsuback);
+  std::string wire;
+  if (sub) {
+    encode_suback_v5(wire, a.packet_id, a.reason_codes, a.props);
+  } else {
+    encode_unsuback_v5(wire, a.packet_id, a.reason_codes, a.props);
+  }
+  SubackV5 again;
+  const Frame g = reframe5(wire, f.type);
+  FUZZ_CHECK((sub ? decode_suback_v5(g, again) : decode_unsuback_v5(g, again)).ok());
+  FUZZ_CHECK(again.packet_id == a.packet_id && again.reason_codes == a.reason_codes &&
+             same(a.props, again.props));
+}
+
+void check_connack5(const Frame& f) {
+  ConnackV5 c;
+  const DecodeResult r = decode_connack_v5(f, c);
+  if (!r.ok()) {
+    FUZZ_CHECK(is_error(r.status));
+    return;
+  }
+  FUZZ_CHECK(!(c.session_present && is_failure(c.reason_code)));
+  check_properties(c.props.properties, PropertyContext::Connack);
+  std::string wire;
+  encode_connack_v5(wire, c);
+  ConnackV5 again;
+  FUZZ_CHECK(decode_connack_v5(reframe5(wire, PacketType::Connack), again).ok());
+  const ConnackProperties& a = c.props;
+  const ConnackProperties& b = again.props;
+  FUZZ_CHECK(again.session_present == c.session_present && again.reason_code == c.reason_code);
+  FUZZ_CHECK(a.session_expiry_interval == b.session_expiry_interval &&
+             a.receive_maximum == b.receive_maximum && a.maximum_qos == b.maximum_qos &&
+             a.retain_available == b.retain_available &&
+             a.maximum_packet_size == b.maximum_packet_size &&
+             a.assigned_client_identifier == b.assigned_client_identifier &&
+             a.topic_alias_maximum == b.topic_alias_maximum && a.reason_string == b.reason_string &&
+             a.wildcard_subscription_available == b.wildcard_subscription_available &&
+             a.subscription_identifiers_available == b.subscription_identifiers_available &&
+             a.shared_subscription_available == b.shared_subscription_available &&
+             a.server_keep_alive == b.server_keep_alive &&
+             a.response_information == b.response_information &&
+             a.server_reference == b.server_reference &&
+             a.authentication_method == b.authentication_method &&
+             a.authentication_data == b.authentication_data &&
+             user_props(a.properties) == user_props(b.properties));
+}
+
+void check_disconnect5(const Frame& f) {
+  DisconnectV5 d;
+  const DecodeResult r = decode_disconnect_v5(f, d);
+  if (!r.ok()) {
+    FUZZ_CHECK(is_error(r.status));
+    return;
+  }
+  FUZZ_CHECK(valid_reason_code(PacketType::Disconnect, d.reason_code));
+  check_properties(d.properties, PropertyContext::Disconnect);
+  std::string wire;
+  encode_disconnect_v5(wire, d);
+  FUZZ_CHECK(wire.size() <= f.size);
+  DisconnectV5 again;
+  FUZZ_CHECK(decode_disconnect_v5(reframe5(wire, PacketType::Disconnect), again).ok());
+  FUZZ_CHECK(again.reason_code == d.reason_code &&
+             again.session_expiry_interval == d.session_expiry_interval &&
+             again.reason_string == d.reason_string &&
+             again.server_reference == d.server_reference &&
+             user_props(again.properties) == user_props(d.properties));
+}
+
+void check_auth5(const Frame& f) {
+  AuthV5 a;
+  const DecodeResult r = decode_auth_v5(f, a);
+  if (!r.ok()) {
+    FUZZ_CHECK(is_error(r.status));
+    return;
+  }
+  FUZZ_CHECK(valid_reason_code(PacketType::Auth, a.reason_code));
+  FUZZ_CHECK(f.body.empty() || a.authentication_method.has_value());
+  check_properties(a.properties, PropertyContext::Auth);
+  std::string wire;
+  encode_auth_v5(wire, a);
+  AuthV5 again;
+  FUZZ_CHECK(decode_auth_v5(reframe5(wire, PacketType::Auth), again).ok());
+  FUZZ_CHECK(again.reason_code == a.reason_code &&
+             again.authentication_method == a.authentication_method &&
+             again.authentication_data == a.authentication_data &&
+             again.reason_string == a.reason_string &&
+             user_props(again.properties) == user_props(a.properties));
+}
+
+void check_frame5(const Frame& f) {
+  switch (f.type) {
+    case PacketType::Connect:
+      check_connect5(f);
+      break;
+    case PacketType::Publish:
+      check_publish5(f);
+      break;
+    case PacketType::Subscribe:
+      check_subscribe5(f);
+      break;
+    case PacketType::Unsubscribe:
+      check_unsubscribe5(f);
+      break;
+    case PacketType::Puback:
+    case PacketType::Pubrec:
+    case PacketType::Pubrel:
+    case PacketType::Pubcomp:
+      check_ack5(f);
+      break;
+    case PacketType::Suback:
+    case PacketType::Unsuback:
+      check_sub_unsub_ack5(f);
+      break;
+    case PacketType::Connack:
+      check_connack5(f);
+      break;
+    case PacketType::Disconnect:
+      check_disconnect5(f);
+      break;
+    case PacketType::Auth:
+      check_auth5(f);
+      break;
+    case PacketType::Pingreq:
+    case PacketType::Pingresp:
+      check_empty(f);
+      break;
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view buf(reinterpret_cast<const char*>(data), size);
+  uint8_t level = kLevel311;
+  if (!buf.empty() && static_cast<uint8_t>(buf[0]) < 0x10) {
+    level = buf[0] == kLevel5 ? kLevel5 : kLevel311;
+    buf.remove_prefix(1);
+  }
   while (!buf.empty()) {
     Frame f;
-    const DecodeResult r = read_frame(buf, kMaxPacket, f);
+    const DecodeResult r = read_frame(buf, kMaxPacket, f, level);
     FUZZ_CHECK(r.reason != nullptr);
     if (!r.ok()) {
       FUZZ_CHECK(r.status == DecodeStatus::NeedMore || r.status == DecodeStatus::Malformed ||
@@ -207,7 +585,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (r.status == DecodeStatus::NeedMore) {
         // A larger limit never turns NeedMore into something else.
         Frame g;
-        FUZZ_CHECK(read_frame(buf, SIZE_MAX, g).status == DecodeStatus::NeedMore);
+        FUZZ_CHECK(read_frame(buf, SIZE_MAX, g, level).status == DecodeStatus::NeedMore);
       }
       break;
     }
@@ -216,10 +594,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(f.body.data() + f.body.size() == buf.data() + f.size);
     FUZZ_CHECK(f.size - f.body.size() <= 5);
     Frame g;
-    FUZZ_CHECK(read_frame(buf.substr(0, f.size - 1), kMaxPacket, g).status ==
+    FUZZ_CHECK(read_frame(buf.substr(0, f.size - 1), kMaxPacket, g, level).status ==
                DecodeStatus::NeedMore);
-    FUZZ_CHECK(read_frame(buf, f.size - 1, g).status == DecodeStatus::TooLarge);
+    FUZZ_CHECK(read_frame(buf, f.size - 1, g, level).status == DecodeStatus::TooLarge);
 
+    if (level == kLevel5) {
+      check_frame5(f);
+      buf.remove_prefix(f.size);
+      continue;
+    }
     switch (f.type) {
       case PacketType::Connect:
         check_connect(f);
@@ -249,7 +632,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case PacketType::Suback:
         break;  // client-side packets: no decoder
       case PacketType::Auth:
-        FUZZ_CHECK(false);  // read_frame rejects type 15
+        FUZZ_CHECK(false);  // read_frame rejects type 15 below level 5
         break;
     }
     buf.remove_prefix(f.size);
