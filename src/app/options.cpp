@@ -17,6 +17,8 @@ int parse_options(int argc, char** argv, Options& o) {
                  "Cassandra address(es) host:port[,host:port...] for the latest payloads; "
                  "without it the embedded store is used")
       ->type_name("<CASSANDRA IPADDR>");
+  cli.add_flag("--no-store", o.no_store,
+               "keep nothing: no latest payloads, retained messages and sessions in memory only");
   cli.add_option("--data-dir", o.data_dir, "folder of the embedded store (without -d)")
       ->default_val(o.data_dir)
       ->type_name("<DIR>");

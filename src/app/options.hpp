@@ -12,6 +12,7 @@ struct Options {
   net::ServerOptions server;
   std::string db_addr;              // Cassandra contact points; empty: embedded store
   std::string data_dir = "./data";  // the embedded store
+  bool no_store = false;            // keep nothing on disk (pure broker)
   unsigned flush_interval_ms = 50;  // how often the store writes its batch
   std::string grpc_addr = "[::1]:10000";
   std::string grpc_cert, grpc_key;   // both: TLS for gRPC

@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "store/cassandra_backend.hpp"
+#include "store/null_store.hpp"
 #include "store/rocksdb_backend.hpp"
 #include "store/write_behind_store.hpp"
 
@@ -34,6 +35,13 @@ bool cassandra_options(const Options& opts, store::CassandraOptions& out, std::s
 
 std::unique_ptr<store::Store> make_store(const Options& opts, std::string& error) {
   std::unique_ptr<store::Backend> backend;
+  if (opts.no_store) {
+    if (!opts.db_addr.empty()) {
+      error = "--no-store and -d/--db_addr exclude each other";
+      return nullptr;
+    }
+    return std::make_unique<store::NullStore>();
+  }
   if (!opts.db_addr.empty()) {
     store::CassandraOptions cassandra;
     if (!cassandra_options(opts, cassandra, error)) return nullptr;
