@@ -221,6 +221,7 @@ class StreamReader:
         t.start()
         t.join(timeout)
         assert box, f"stream headers not received within {timeout}s"
+        assert not self.call.done(), f"stream ended instead of starting: {self.call.code()} {self.call.details()}"
         return self
 
     def _run(self):

@@ -268,6 +268,7 @@ ORIGINAL_CLIENT = textwrap.dedent("""
     import published_packet_pb2_grpc as pbg
     target, device = sys.argv[2], sys.argv[3]
     ch = grpc.insecure_channel(target)
+    grpc.channel_ready_future(ch).result(timeout=10)
     stub = pbg.PublishedPacketServiceStub(ch)
     call = stub.StreamPublishedPayload(pb.PublishedPacketRequest(device_id=device))
     call.initial_metadata()

@@ -26,8 +26,11 @@ CONSUMER = textwrap.dedent("""
     import published_packet_pb2 as pb, published_packet_pb2_grpc as pbg
     target, expected = sys.argv[2], int(sys.argv[3])
     ch = grpc.insecure_channel(target)
+    grpc.channel_ready_future(ch).result(timeout=10)  # the server may still be starting
     call = pbg.PublishedPacketServiceStub(ch).StreamPublishedPayload(pb.PublishedPacketRequest())
     call.initial_metadata()
+    if call.done():  # failed instead of starting
+        raise SystemExit(f"stream did not start: {call.code()} {call.details()}")
     print("ready", flush=True)
     count = dropped = order_errors = 0
     last, per_device = {}, {}
@@ -37,7 +40,7 @@ CONSUMER = textwrap.dedent("""
             t0 = time.monotonic()
         count += 1
         dropped += m.dropped_before
-        seq = int(m.payload)
+        seq = int(m.payload.split(b" ")[0])
         if seq != last.get(m.device_id, -1) + 1:
             order_errors += 1
         last[m.device_id] = seq
@@ -127,35 +130,47 @@ def test_100k_messages_on_three_streams_nothing_missing(server, tmp_path):
 
 
 @pytest.mark.timeout(90)
-def test_stalled_stream_slows_nobody_and_learns_what_it_missed(server_factory, client_factory, pb_stubs):
+def test_stalled_stream_slows_nobody_and_learns_what_it_missed(server_factory, client_factory, pb_stubs,
+                                                                tmp_path):
     """One stream never reads while a device publishes 20,000 messages of 1 KiB. A healthy stream
     gets all of them, the device's QoS 1 round trips stay fast, and the server logs the drops. When
     the stalled stream reads again, the gap is reported on the next message: what it received plus
     the dropped_before counts add up to exactly what was published."""
     queue_bound = 1000
     srv = server_factory("--grpc-stream-queue", str(queue_bound))
-    ch_stalled, ch_healthy = gs.channel(srv), gs.channel(srv)
+    ch_stalled = gs.channel(srv)
     mark = srv.log.mark()
     stalled_call = pb_stubs.pp_grpc.PublishedPacketServiceStub(ch_stalled).StreamPublishedPayload(
         pb_stubs.pp.PublishedPacketRequest())
     stalled_call.initial_metadata()  # registered, and never read until later
-    healthy = gs.StreamReader(pb_stubs.pp_grpc.PublishedPacketServiceStub(ch_healthy).StreamPublishedPayload(
-        pb_stubs.pp.PublishedPacketRequest()), keep=False).ready()
+    assert not stalled_call.done()
 
-    dev = client_factory(srv, client_id=unique_id("flood")).connect()
-    n, payload, rate = 20_000, b"x" * 1024, 4000  # 20 MB in about 5 s
-    t0 = time.monotonic()
-    for i in range(n):
-        info = dev.publish_nowait("flood", payload, qos=0)
-        if i % 500 == 499:
-            ahead = t0 + (i + 1) / rate - time.monotonic()
-            if ahead > 0:
-                time.sleep(ahead)  # pacing, so that the healthy (Python) reader keeps up
-    info.wait_for_publish(10)
-    publish_secs = time.monotonic() - t0
-    healthy.wait_count(n, timeout=30)
+    n, rate = 20_000, 4000  # 20 MB in about 5 s
+    (tmp_path / "consumer.py").write_text(CONSUMER)
+    healthy = subprocess.Popen([sys.executable, str(tmp_path / "consumer.py"), str(gs.stub_dir()),
+                                gs.grpc_target(srv), str(n)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert healthy.stdout.readline().strip() == "ready", healthy.stderr.read()
+        dev = client_factory(srv, client_id=unique_id("flood")).connect()
+        t0 = time.monotonic()
+        for i in range(n):
+            info = dev.publish_nowait("flood", f"{i} ".encode().ljust(1024, b"x"), qos=0)
+            if i % 500 == 499:
+                ahead = t0 + (i + 1) / rate - time.monotonic()
+                if ahead > 0:
+                    time.sleep(ahead)  # pacing, so that the healthy (Python) reader keeps up
+        info.wait_for_publish(10)
+        publish_secs = time.monotonic() - t0
+        out, err = healthy.communicate(timeout=30)
+        assert healthy.returncode == 0, err
+    finally:
+        if healthy.poll() is None:
+            healthy.kill()
+            healthy.wait()
     healthy_secs = time.monotonic() - t0
-    assert healthy.dropped_before == 0 and healthy.count == n
+    result = json.loads(out)
+    assert (result["count"], result["dropped"], result["order_errors"]) == (n, 0, 0), result
 
     # The stalled stream overflowed: logged, not silent.
     srv.log.wait_for(r"gRPC stream \d+ .* is not keeping up: its queue is full \(1000 messages\)", since=mark)
@@ -195,13 +210,12 @@ def test_stalled_stream_slows_nobody_and_learns_what_it_missed(server_factory, c
     assert dropped > 0 and any(m.dropped_before > 0 for m in received)
     # Exactly accounted for: everything published up to the first sentinel that arrived.
     assert len(received) + dropped == n + 50 + first_sentinel + 1
-    # What did arrive came in order, a prefix of the flood first (tail drop).
-    assert all(m.payload == payload for m in flood)
+    # What did arrive came in order: an unbroken prefix of the flood, then later messages (tail drop).
+    seqs = [int(m.payload.split(b" ")[0]) for m in flood]
+    assert seqs == sorted(seqs) and seqs[:queue_bound] == list(range(queue_bound)), seqs[:20]
     stalled.cancel()
-    healthy.cancel()
     srv.log.wait_for(r"gRPC stream \d+ .* ended: \d+ messages sent, [1-9]\d* dropped", since=mark)
     ch_stalled.close()
-    ch_healthy.close()
 
 
 @pytest.mark.timeout(60)
