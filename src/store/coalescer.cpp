@@ -3,29 +3,18 @@
 namespace store {
 
 Coalescer::Stripe& Coalescer::stripe_for(std::string_view device_id, std::string_view topic) const {
-  return stripes_[KeyHash{}(Key{device_id, topic}) % kStripes];
-}
-
-void Coalescer::upsert(Batch& map, const broker::MessagePtr& m, bool keep_existing) {
-  Key key{m->origin(), m->topic()};
-  auto it = map.find(key);
-  if (it == map.end()) {
-    map.emplace(key, m);
-    return;
-  }
-  if (keep_existing) return;
-  // Re-point the key at the new message before the old one can be freed;
-  // extracting the node lets the key change without a new allocation.
-  auto node = map.extract(it);
-  node.key() = key;
-  node.mapped() = m;
-  map.insert(std::move(node));
+  return stripes_[KeyHash{}(KeyView{device_id, topic}) % kStripes];
 }
 
 void Coalescer::put(const broker::MessagePtr& m) {
-  Stripe& s = stripe_for(m->origin(), m->topic());
+  const KeyView key{m->origin(), m->topic()};
+  Stripe& s = stripe_for(key.device_id, key.topic);
   std::lock_guard lock(s.mu);
-  upsert(s.map, m, false);
+  if (auto it = s.map.find(key); it != s.map.end()) {
+    it->second = m;
+  } else {
+    s.map.emplace(Key{std::string(key.device_id), std::string(key.topic)}, m);
+  }
 }
 
 void Coalescer::take(Batch& out) {
@@ -40,18 +29,19 @@ void Coalescer::take(Batch& out) {
 }
 
 void Coalescer::restore(Batch& failed) {
-  for (auto& [key, msg] : failed) {
-    Stripe& s = stripe_for(key.device_id, key.topic);
+  while (!failed.empty()) {
+    auto node = failed.extract(failed.begin());
+    Stripe& s = stripe_for(node.key().device_id, node.key().topic);
     std::lock_guard lock(s.mu);
-    upsert(s.map, msg, /*keep_existing=*/true);
+    // A value that arrived meanwhile is newer: the failed one is dropped.
+    s.map.insert(std::move(node));
   }
-  failed.clear();
 }
 
 broker::MessagePtr Coalescer::find(std::string_view device_id, std::string_view topic) const {
   Stripe& s = stripe_for(device_id, topic);
   std::lock_guard lock(s.mu);
-  auto it = s.map.find(Key{device_id, topic});
+  auto it = s.map.find(KeyView{device_id, topic});
   return it == s.map.end() ? nullptr : it->second;
 }
 

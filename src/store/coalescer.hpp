@@ -1,9 +1,9 @@
 // Write-behind coalescing of the latest payload per (device_id, topic).
 //
 // Workers call put() for every device PUBLISH; only the newest message per key
-// is kept until the store thread takes the batch. Keys are views into the
-// message itself, so an update of a known key allocates nothing, and memory is
-// bounded by the number of distinct keys however long the database is away.
+// is kept until the store thread takes the batch. An update of a known key
+// allocates nothing, and memory is bounded by the number of distinct keys
+// however long the database is away.
 #pragma once
 
 #include <array>
@@ -18,22 +18,40 @@
 
 namespace store {
 
+// A key owns its strings (one allocation per distinct key, made once); lookups
+// use KeyView, so updating a known key hashes once and allocates nothing.
 struct Key {
+  std::string device_id;
+  std::string topic;
+};
+
+struct KeyView {
   std::string_view device_id;
   std::string_view topic;
-  bool operator==(const Key&) const = default;
 };
 
 struct KeyHash {
-  size_t operator()(const Key& k) const noexcept {
+  using is_transparent = void;
+  size_t operator()(const KeyView& k) const noexcept {
     size_t h = std::hash<std::string_view>{}(k.device_id);
     return h ^
            (std::hash<std::string_view>{}(k.topic) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2));
   }
+  size_t operator()(const Key& k) const noexcept { return (*this)(KeyView{k.device_id, k.topic}); }
 };
 
-// Newest message per key; the key views point into the mapped message.
-using Batch = std::unordered_map<Key, broker::MessagePtr, KeyHash>;
+struct KeyEq {
+  using is_transparent = void;
+  static KeyView v(const Key& k) { return {k.device_id, k.topic}; }
+  static KeyView v(const KeyView& k) { return k; }
+  template <typename A, typename B>
+  bool operator()(const A& a, const B& b) const noexcept {
+    return v(a).device_id == v(b).device_id && v(a).topic == v(b).topic;
+  }
+};
+
+// Newest message per key.
+using Batch = std::unordered_map<Key, broker::MessagePtr, KeyHash, KeyEq>;
 
 class Coalescer {
  public:
@@ -55,7 +73,6 @@ class Coalescer {
     Batch map;
   };
   Stripe& stripe_for(std::string_view device_id, std::string_view topic) const;
-  static void upsert(Batch& map, const broker::MessagePtr& m, bool keep_existing);
 
   mutable std::array<Stripe, kStripes> stripes_;
 };

@@ -25,7 +25,6 @@ TEST(Coalescer, KeepsOnlyTheNewestValuePerKey) {
   c.take(b);
   EXPECT_EQ(b.size(), 2u);
   EXPECT_EQ(c.pending(), 0u);
-  // Keys point into the message that is kept, so they outlive the old one.
   EXPECT_EQ(b.at(store::Key{"d1", "t"})->payload(), "new");
 }
 
