@@ -124,7 +124,10 @@ std::shared_ptr<grpc::Channel> make_channel(const Common& c, std::string& error)
   return grpc::CreateChannel(c.addr, creds);
 }
 
+// A unary call waits up to --timeout, also for the server to become reachable
+// (a server that is starting, or restarting, is not an error yet).
 void set_deadline(grpc::ClientContext& ctx, const Common& c) {
+  ctx.set_wait_for_ready(true);
   ctx.set_deadline(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(static_cast<int64_t>(c.timeout_s * 1000)));
 }
