@@ -120,6 +120,20 @@ void Shard::handle_takeover(InboxItem& item) {
     post(owner, std::move(item));
     return;
   }
+  InboxItem attach;
+  attach.kind = InboxItem::Kind::Attach;
+  attach.session = s;
+  attach.conn_id = item.conn_id;
+  if (!broker_.holds_claim(*s, item.conn_id)) {
+    // A newer CONNECT with this id came meanwhile: it, not this one, takes the
+    // session; the Attach below finds this connection superseded and closes it.
+    if (item.from == index_) {
+      handle_attach(attach);
+    } else {
+      post(item.from, std::move(attach));
+    }
+    return;
+  }
   // The existing connection is closed, and its will published [MQTT-3.1.4-2].
   if (s->client) s->client->close("session taken over by a new connection");
   const bool new_clean = item.flag;
@@ -127,10 +141,6 @@ void Shard::handle_takeover(InboxItem& item) {
   // Clean session on either side ends the old session's state [MQTT-3.1.2-6].
   if (!present) broker_.discard_session_state(*s);
   s->clean = new_clean;
-  InboxItem attach;
-  attach.kind = InboxItem::Kind::Attach;
-  attach.session = s;
-  attach.conn_id = item.conn_id;
   attach.flag = present;
   s->owner.store(item.from, std::memory_order_release);
   if (item.from == index_) {
