@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
   server.broker().add_observer(store.get());
   auto grpc = api::GrpcServer::start(
       {opts.grpc_addr, opts.grpc_cert, opts.grpc_key, opts.grpc_stream_queue}, server.broker(),
-      store.get(), error);  // destroyed first: after server.stop()
+      opts.no_store ? nullptr : store.get(), error);  // destroyed first: after server.stop()
   if (!grpc) {
     std::fprintf(stderr, "mqtt-server: %s\n", error.c_str());
     return 1;

@@ -380,6 +380,20 @@ def test_v1_get_latest(server, client_factory, api, pb):
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+def test_v1_get_latest_without_store(server_factory, client_factory, pb):
+    """--no-store: GetLatest says the server keeps no payloads (not a transient error)."""
+    srv = server_factory("--no-store")
+    ch = gs.channel(srv)
+    v1 = pb.v1_grpc.BrokerServiceStub(ch)
+    dev = client_factory(srv, client_id=unique_id("nostore")).connect()
+    dev.publish("meter/kwh", b"1", qos=1)
+    with pytest.raises(grpc.RpcError) as e:
+        v1.GetLatest(pb.v1.GetLatestRequest(device_id=dev.client_id, topic="meter/kwh"))
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "without a latest-payload store" in e.value.details()
+    ch.close()
+
+
 def test_v1_subscribe_stream(server, client_factory, api, pb):
     """Subscribe streams device publishes and API publishes that match its filter."""
     _, _, v1 = api
