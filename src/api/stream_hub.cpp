@@ -122,7 +122,9 @@ void Stream::end() {
     drop.swap(pending_);
   }
   in_batch_.store(0, std::memory_order_relaxed);
-  batch_.clear();
+  // Free the buffers now: a worker's cached snapshot may keep this object a
+  // little longer than the RPC.
+  std::vector<Item>().swap(batch_);
   next_ = 0;
   sink_->finish();
 }
