@@ -450,6 +450,8 @@ void Client::tick(int64_t now_ms) {
   const Config& cfg = shard_.broker().config();
   if (state_ == State::AwaitConnect &&
       now_ms - created_ms_ > static_cast<int64_t>(cfg.connect_timeout_s) * 1000) {
+    spdlog::info("closing connection from {}: no CONNECT within {} s", remote_,
+                 cfg.connect_timeout_s);
     close(fmt::format("no CONNECT within {} s", cfg.connect_timeout_s));
     return;
   }
