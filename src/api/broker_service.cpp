@@ -66,6 +66,10 @@ grpc::ServerUnaryReactor* BrokerService::Publish(grpc::CallbackServerContext* ct
                                                  const v1::PublishRequest* req,
                                                  v1::PublishResponse* /*resp*/) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (grpc::Status denied = authorize(*ctx); !denied.ok()) {
+    reactor->Finish(denied);
+    return reactor;
+  }
   grpc::Status bad = check_publish(req->topic(), req->qos());
   if (!bad.ok()) {
     reactor->Finish(bad);
@@ -84,6 +88,9 @@ grpc::ServerUnaryReactor* BrokerService::Publish(grpc::CallbackServerContext* ct
 
 grpc::ServerWriteReactor<v1::Message>* BrokerService::Subscribe(grpc::CallbackServerContext* ctx,
                                                                 const v1::SubscribeRequest* req) {
+  if (grpc::Status denied = authorize(*ctx); !denied.ok()) {
+    return new FailedStream<v1::Message>(denied);
+  }
   if (!mqtt::valid_topic_filter(req->topic_filter())) {
     return new FailedStream<v1::Message>(
         {grpc::StatusCode::INVALID_ARGUMENT,
@@ -98,9 +105,10 @@ grpc::ServerWriteReactor<v1::Message>* BrokerService::Subscribe(grpc::CallbackSe
   return new StreamReactor<v1::Message>(hub_, std::move(f), ctx->peer(), "Subscribe");
 }
 
-grpc::Status BrokerService::ListDevices(grpc::ServerContext* /*ctx*/,
+grpc::Status BrokerService::ListDevices(grpc::ServerContext* ctx,
                                         const v1::ListDevicesRequest* /*req*/,
                                         v1::ListDevicesResponse* resp) {
+  if (grpc::Status denied = authorize(*ctx); !denied.ok()) return denied;
   // Each shard lists its own clients on its own thread.
   struct Gather {
     std::mutex mu;
@@ -142,6 +150,7 @@ grpc::Status BrokerService::ListDevices(grpc::ServerContext* /*ctx*/,
 grpc::Status BrokerService::DisconnectDevice(grpc::ServerContext* ctx,
                                              const v1::DisconnectDeviceRequest* req,
                                              v1::DisconnectDeviceResponse* /*resp*/) {
+  if (grpc::Status denied = authorize(*ctx); !denied.ok()) return denied;
   const std::string& id = req->device_id();
   if (id.empty()) return {grpc::StatusCode::INVALID_ARGUMENT, "device_id is empty"};
   std::shared_ptr<broker::Session> s = broker_.find_session(id);
@@ -160,8 +169,9 @@ grpc::Status BrokerService::DisconnectDevice(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
-grpc::Status BrokerService::GetLatest(grpc::ServerContext* /*ctx*/, const v1::GetLatestRequest* req,
+grpc::Status BrokerService::GetLatest(grpc::ServerContext* ctx, const v1::GetLatestRequest* req,
                                       v1::GetLatestResponse* resp) {
+  if (grpc::Status denied = authorize(*ctx); !denied.ok()) return denied;
   if (req->device_id().empty() || req->topic().empty()) {
     return {grpc::StatusCode::INVALID_ARGUMENT, "device_id and topic are both required"};
   }

@@ -11,6 +11,9 @@ namespace api {
 grpc::ServerWriteReactor<rpcserver::PublishedPacket>*
 PublishedPacketService::StreamPublishedPayload(grpc::CallbackServerContext* ctx,
                                                const rpcserver::PublishedPacketRequest* req) {
+  if (grpc::Status denied = authorize(*ctx); !denied.ok()) {
+    return new FailedStream<rpcserver::PublishedPacket>(denied);
+  }
   StreamFilter f;
   // An empty device id matches no device (ids are never empty): take it as "any".
   if (req->has_device_id()) f.device_id = req->device_id();
@@ -30,6 +33,10 @@ grpc::ServerUnaryReactor* PublishedPacketService::PublishPayloadToDevice(
     grpc::CallbackServerContext* ctx, const rpcserver::PublishRequest* req,
     rpcserver::PublishResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (grpc::Status denied = authorize(*ctx); !denied.ok()) {
+    reactor->Finish(denied);
+    return reactor;
+  }
   const std::string& device = req->device_id();
   // The original server used the device id as the topic; use the request's
   // topic, and the device id only when it is empty.

@@ -11,6 +11,37 @@
 
 namespace api {
 
+// The bearer token every call must carry ("authorization: Bearer <token>"),
+// or empty for none. Set once before the server starts (--grpc-token-file),
+// read-only afterwards, so no lock.
+inline std::string& required_token() {
+  static std::string token;
+  return token;
+}
+
+// OK when no token is required or the call carries the right one; otherwise
+// UNAUTHENTICATED. The comparison takes the same time wherever it differs.
+inline grpc::Status authorize(const grpc::ServerContextBase& ctx) {
+  const std::string& token = required_token();
+  if (token.empty()) return grpc::Status::OK;
+  const auto& md = ctx.client_metadata();
+  auto it = md.find("authorization");
+  if (it != md.end()) {
+    std::string_view v(it->second.data(), it->second.size());
+    constexpr std::string_view kBearer = "Bearer ";
+    if (v.substr(0, kBearer.size()) == kBearer) {
+      v.remove_prefix(kBearer.size());
+      unsigned diff = v.size() == token.size() ? 0u : 1u;
+      for (size_t i = 0; i < v.size() && i < token.size(); ++i) {
+        diff |= static_cast<unsigned>(v[i] ^ token[i]);
+      }
+      if (diff == 0) return grpc::Status::OK;
+    }
+  }
+  return {grpc::StatusCode::UNAUTHENTICATED,
+          "this server requires 'authorization: Bearer <token>' metadata"};
+}
+
 inline int64_t wall_clock_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())

@@ -5,9 +5,11 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <fstream>
 #include <thread>
 
 #include "api/grpc_server.hpp"
+#include "api/util.hpp"
 #include "app/options.hpp"
 #include "app/store_factory.hpp"
 #include "auth/passwd.hpp"
@@ -42,6 +44,16 @@ int main(int argc, char** argv) {
   if (!policy) {
     std::fprintf(stderr, "mqtt-server: %s\n", error.c_str());
     return 1;
+  }
+  if (!opts.grpc_token_file.empty()) {
+    std::ifstream f(opts.grpc_token_file);
+    std::string token;
+    if (!f || !std::getline(f, token) || token.empty()) {
+      std::fprintf(stderr, "mqtt-server: cannot read a token from --grpc-token-file '%s'\n",
+                   opts.grpc_token_file.c_str());
+      return 1;
+    }
+    api::required_token() = token;
   }
   net::Server server;
   if (!server.open(opts.server, error)) {

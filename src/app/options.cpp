@@ -44,6 +44,10 @@ int parse_options(int argc, char** argv, Options& o) {
       ->default_val(o.grpc_addr);
   cli.add_option("--grpc-cert", o.grpc_cert, "gRPC server certificate chain, PEM (with --grpc-key)")
       ->type_name("<FILEPATH>");
+  cli.add_option("--grpc-token-file", o.grpc_token_file,
+                 "require 'authorization: Bearer <token>' on every gRPC call; the token is the "
+                 "file's first line")
+      ->type_name("<FILE>");
   cli.add_option("--grpc-key", o.grpc_key, "gRPC server private key, PEM (with --grpc-cert)")
       ->type_name("<FILEPATH>");
   cli.add_option("--grpc-stream-queue", o.grpc_stream_queue,

@@ -15,7 +15,9 @@ struct Options {
   bool no_store = false;            // keep nothing on disk (pure broker)
   unsigned flush_interval_ms = 50;  // how often the store writes its batch
   std::string grpc_addr = "[::1]:10000";
-  std::string grpc_cert, grpc_key;   // both: TLS for gRPC
+  std::string grpc_cert, grpc_key;
+  std::string
+      grpc_token_file;  // non-empty: gRPC calls need this bearer token   // both: TLS for gRPC
   size_t grpc_stream_queue = 65536;  // messages a gRPC stream may lag before it drops
   auth::AuthOptions auth;
   std::string db_keyspace = "retain_kv";

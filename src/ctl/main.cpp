@@ -102,6 +102,7 @@ std::string show(const std::string& payload) {
 struct Common {
   std::string addr = "[::1]:10000";
   std::string ca_file;  // set: TLS, trusting this CA
+  std::string token;    // set: sent as "authorization: Bearer <token>"
   double timeout_s = 10;
 };
 
@@ -126,7 +127,12 @@ std::shared_ptr<grpc::Channel> make_channel(const Common& c, std::string& error)
 
 // A unary call waits up to --timeout, also for the server to become reachable
 // (a server that is starting, or restarting, is not an error yet).
+void add_token(grpc::ClientContext& ctx, const Common& c) {
+  if (!c.token.empty()) ctx.AddMetadata("authorization", "Bearer " + c.token);
+}
+
 void set_deadline(grpc::ClientContext& ctx, const Common& c) {
+  add_token(ctx, c);
   ctx.set_wait_for_ready(true);
   ctx.set_deadline(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(static_cast<int64_t>(c.timeout_s * 1000)));
@@ -139,6 +145,10 @@ int main(int argc, char** argv) {
   cli.set_version_flag("-V,--version", std::string("mqtt-server-ctl ") + MQTT_SERVER_VERSION);
   cli.require_subcommand(1);
   Common common;
+  cli.add_option("--token", common.token,
+                 "bearer token for a server started with --grpc-token-file (or set "
+                 "MQTT_SERVER_TOKEN)")
+      ->envname("MQTT_SERVER_TOKEN");
   cli.add_option("--addr", common.addr, "the server's gRPC address, HOST:PORT")
       ->default_val(common.addr);
   cli.add_option("--ca", common.ca_file, "use TLS, trusting this CA certificate (PEM)")
@@ -201,6 +211,7 @@ int main(int argc, char** argv) {
     if (!device.empty()) req.set_device_id(device);
     if (!topic.empty()) req.set_topic_filter(topic);
     grpc::ClientContext ctx;
+    add_token(ctx, common);
     auto reader = original->StreamPublishedPayload(&ctx, req);
     rpcserver::PublishedPacket p;
     uint64_t seen = 0;

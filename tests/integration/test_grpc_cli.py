@@ -222,3 +222,39 @@ def test_ctl_unreachable_server(ctl_bin):
     assert r.returncode == 1
     assert r.stderr.startswith("mqtt-server-ctl: UNAVAILABLE") or r.stderr.startswith(
         "mqtt-server-ctl: DEADLINE_EXCEEDED"), r.stderr
+
+
+def test_grpc_bearer_token_required(server_factory, pb_stubs, ctl_bin, tmp_path):
+    """--grpc-token-file: every call without the right bearer token is UNAUTHENTICATED, the
+    right one works; health stays open for probes. mqtt-server-ctl passes --token."""
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret-token\n")
+    srv = server_factory("--grpc-token-file", str(token_file))
+    ch = gs.channel(srv)
+    v1 = pb_stubs.v1_grpc.BrokerServiceStub(ch)
+    pp = pb_stubs.pp_grpc.PublishedPacketServiceStub(ch)
+    for metadata in (None, [("authorization", "Bearer wrong")], [("authorization", "s3cret-token")]):
+        with pytest.raises(grpc.RpcError) as e:
+            v1.ListDevices(pb_stubs.v1.ListDevicesRequest(), timeout=5, metadata=metadata)
+        assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    with pytest.raises(grpc.RpcError) as e:
+        pp.PublishPayloadToDevice(pb_stubs.pp.PublishRequest(device_id="d", topic="t"), timeout=5)
+    assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    with pytest.raises(grpc.RpcError) as e:
+        next(iter(pp.StreamPublishedPayload(pb_stubs.pp.PublishedPacketRequest(), timeout=5)))
+    assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    ok = [("authorization", "Bearer s3cret-token")]
+    v1.ListDevices(pb_stubs.v1.ListDevicesRequest(), timeout=5, metadata=ok)
+    health = pb_stubs.health_grpc.HealthStub(ch)
+    assert health.Check(pb_stubs.health.HealthCheckRequest(), timeout=5).status == 1
+    ch.close()
+    assert ctl(ctl_bin, srv, "devices").returncode != 0
+    r = ctl(ctl_bin, srv, "--token", "s3cret-token", "devices")
+    assert r.returncode == 0, r.stderr
+
+
+def test_grpc_token_file_unreadable_is_a_startup_error(server_bin, tmp_path):
+    r = run(server_bin, *start_args(tmp_path, f"127.0.0.1:{free_port()}"), "--grpc-token-file",
+            str(tmp_path / "missing"), cwd=tmp_path)
+    assert r.returncode != 0
+    assert "grpc-token-file" in r.stderr
