@@ -82,8 +82,31 @@ int main(int argc, char** argv) {
                server.bound_address(), opts.server.tls ? "TLS" : "plain TCP", server.threads(),
                opts.server.broker.non_broker ? ", non-broker mode" : "");
 
+  // The main thread waits for a signal and, meanwhile, logs what the broker
+  // did in each interval (when it did anything).
   int sig = 0;
-  sigwait(&signals, &sig);
+  broker::StatsSnapshot last{};
+  for (;;) {
+    if (opts.stats_interval_s == 0) {
+      sigwait(&signals, &sig);
+      break;
+    }
+    timespec wait{static_cast<time_t>(opts.stats_interval_s), 0};
+    sig = sigtimedwait(&signals, nullptr, &wait);
+    if (sig > 0) break;
+    broker::StatsSnapshot now = server.broker().snapshot();
+    if (now.messages_in != last.messages_in || now.messages_out != last.messages_out ||
+        now.open_connections != last.open_connections) {
+      spdlog::info(
+          "stats: {} connections, {} sessions, {} subscriptions, {} retained; last {} s: {} "
+          "messages in, {} out, {} QoS 0 dropped (slow readers), {} queued dropped (full queues)",
+          now.open_connections, now.sessions, now.subscriptions, now.retained,
+          opts.stats_interval_s, now.messages_in - last.messages_in,
+          now.messages_out - last.messages_out, now.dropped_qos0 - last.dropped_qos0,
+          now.dropped_queued - last.dropped_queued);
+    }
+    last = now;
+  }
   spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
   server.stop();
   server.broker().snapshot_sessions_now();

@@ -36,6 +36,9 @@ int parse_options(int argc, char** argv, Options& o) {
   cli.add_flag("-n,--non-broker", non_broker,
                "devices talk only to gRPC users, never to each other");
   cli.add_flag("--non-tls", non_tls, "plain TCP instead of TLS");
+  cli.add_option("--stats-interval", o.stats_interval_s,
+                 "seconds between stats lines in the log (only when something happened; 0: off)")
+      ->default_val(o.stats_interval_s);
   cli.add_flag("--debug", o.debug, "log at debug level");
   cli.add_flag("--trace", o.trace, "log at trace level");
   cli.add_option("--threads", s.threads, "worker threads (default: number of cores)")

@@ -23,6 +23,7 @@ struct Options {
   std::string db_keyspace = "retain_kv";
   std::string db_replication;  // empty: SimpleStrategy, replication_factor 1
   std::string db_consistency = "LOCAL_QUORUM";
+  unsigned stats_interval_s = 60;  // 0: no periodic stats line
   bool debug = false;
   bool trace = false;
 };

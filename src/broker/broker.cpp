@@ -72,6 +72,23 @@ void Broker::request_session_snapshots() {
   }
 }
 
+StatsSnapshot Broker::snapshot() {
+  StatsSnapshot s;
+  for (auto& sh : shards_) {
+    const ShardCounters& c = sh->counters();
+    s.messages_in += c.messages_in.load(std::memory_order_relaxed);
+    s.messages_out += c.messages_out.load(std::memory_order_relaxed);
+    s.dropped_qos0 += c.dropped_qos0.load(std::memory_order_relaxed);
+  }
+  s.open_connections = stats_.open_connections.load(std::memory_order_relaxed);
+  s.dropped_queued = stats_.dropped_queued.load(std::memory_order_relaxed);
+  s.subscriptions = index_.subscription_count();
+  s.retained = retained_.size();
+  std::lock_guard lock(sessions_mu_);
+  s.sessions = sessions_.size();
+  return s;
+}
+
 void Broker::snapshot_sessions_now() {
   for (auto& sh : shards_) sh->snapshot_dirty_sessions();
 }

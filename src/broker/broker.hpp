@@ -33,15 +33,20 @@ class PublishObserver {
   virtual void on_device_publish(const MessagePtr& msg) = 0;
 };
 
-// Counters for logs and metrics; relaxed atomics, never on a lock.
+// Counters for logs and metrics that change rarely; relaxed atomics. The
+// per-message counters live in each shard (ShardCounters), so that workers do
+// not bounce one cache line between cores on every message.
 struct Stats {
   std::atomic<uint64_t> open_connections{0};  // sockets accepted and not yet closed
   std::atomic<uint64_t> refused_connections{0};
   std::atomic<uint64_t> connections{0};
-  std::atomic<uint64_t> messages_in{0};
-  std::atomic<uint64_t> messages_out{0};
-  std::atomic<uint64_t> dropped_qos0{0};
   std::atomic<uint64_t> dropped_queued{0};
+};
+
+// Sums of every shard's counters plus the shared ones, for the periodic log line.
+struct StatsSnapshot {
+  uint64_t open_connections = 0, messages_in = 0, messages_out = 0, dropped_qos0 = 0,
+           dropped_queued = 0, sessions = 0, subscriptions = 0, retained = 0;
 };
 
 class Broker {
@@ -56,6 +61,8 @@ class Broker {
   TopicIndex& index() { return index_; }
   RetainedStore& retained() { return retained_; }
   Stats& stats() { return stats_; }
+  // Safe from any thread (relaxed reads).
+  StatsSnapshot snapshot();
   Shard& shard(int i) { return *shards_[static_cast<size_t>(i)]; }
   int shard_count() const { return static_cast<int>(shards_.size()); }
 

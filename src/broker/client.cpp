@@ -384,11 +384,11 @@ void Client::send(const MessagePtr& msg, uint8_t qos, bool retain) {
     // A subscriber that does not read loses QoS 0 messages, counted, instead of
     // growing memory without bound or slowing the publisher.
     if (out_.bytes() > cfg.max_outgoing_bytes) {
-      shard_.broker().stats().dropped_qos0.fetch_add(1, std::memory_order_relaxed);
+      ShardCounters::bump(shard_.counters().dropped_qos0);
       return;
     }
     out_.append_publish(msg, 0, 0, retain, false);
-    shard_.broker().stats().messages_out.fetch_add(1, std::memory_order_relaxed);
+    ShardCounters::bump(shard_.counters().messages_out);
     shard_.mark_dirty(this);
     return;
   }
@@ -397,7 +397,7 @@ void Client::send(const MessagePtr& msg, uint8_t qos, bool retain) {
     OutboundFlight fl{s.next_packet_id(), qos, retain, false, msg};
     out_.append_publish(msg, qos, fl.packet_id, retain, false);
     s.inflight.push_back(std::move(fl));
-    shard_.broker().stats().messages_out.fetch_add(1, std::memory_order_relaxed);
+    ShardCounters::bump(shard_.counters().messages_out);
     shard_.mark_dirty(this);
   } else {
     enqueue_offline(s, {msg, qos, retain}, shard_.broker());
@@ -414,7 +414,7 @@ void Client::pump_queue() {
     OutboundFlight fl{s.next_packet_id(), d.qos, d.retain, false, d.msg};
     out_.append_publish(d.msg, d.qos, fl.packet_id, d.retain, false);
     s.inflight.push_back(std::move(fl));
-    shard_.broker().stats().messages_out.fetch_add(1, std::memory_order_relaxed);
+    ShardCounters::bump(shard_.counters().messages_out);
   }
   s.queue.shrink_if_empty();
   shard_.mark_dirty(this);

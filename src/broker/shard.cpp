@@ -25,7 +25,7 @@ void Shard::remove_client(Client* c) {
 }
 
 void Shard::publish_from_device(const MessagePtr& msg) {
-  broker_.stats().messages_in.fetch_add(1, std::memory_order_relaxed);
+  ShardCounters::bump(counters_.messages_in);
   for (PublishObserver* o : broker_.observers()) o->on_device_publish(msg);
   // In non-broker mode devices never reach each other, not even through
   // retained messages: their publishes go to the API and the store only.

@@ -3,6 +3,7 @@
 // it, is touched only from that thread, so none of that state needs a lock.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -24,8 +25,20 @@ struct QueuedDelivery;
 // dropping (and counting) the oldest beyond the configured bound.
 void enqueue_offline(Session& s, QueuedDelivery d, Broker& broker);
 
+// Per-message counters of one shard. Only the shard's thread writes them
+// (a plain load + store, no locked instruction); others read them relaxed.
+struct ShardCounters {
+  std::atomic<uint64_t> messages_in{0};
+  std::atomic<uint64_t> messages_out{0};
+  std::atomic<uint64_t> dropped_qos0{0};
+  static void bump(std::atomic<uint64_t>& c) {
+    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+};
+
 class Shard {
  public:
+  ShardCounters& counters() { return counters_; }
   Shard(Broker& broker, int index, int shard_count, std::function<void()> wake);
 
   Broker& broker() { return broker_; }
@@ -77,6 +90,7 @@ class Shard {
 
   Broker& broker_;
   int index_;
+  ShardCounters counters_;
   Inbox inbox_;
   int64_t now_ms_ = 0;
   std::unordered_map<uint64_t, Client*> clients_;
