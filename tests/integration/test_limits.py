@@ -27,6 +27,7 @@ import collections
 import re
 import select
 import signal
+import os
 import socket
 import struct
 import threading
@@ -380,6 +381,11 @@ def test_stalled_subscriber_memory_bounded_under_flood(server_factory):
     print(f"\nflood of {total} x {size} B in {flood_s:.1f}s; VmRSS before {before['VmRSS']} KiB, "
           f"after {after['VmRSS']} KiB (growth {growth_mib:.1f} MiB), peak {peak} KiB "
           f"(growth {peak_growth_mib:.1f} MiB); stalled subscriber got {len(got)} messages")
+    if os.environ.get("MQTT_SERVER_SANITIZED"):
+        # AddressSanitizer keeps freed memory in quarantine (256 MiB by default) and adds shadow
+        # memory, so RSS says nothing about the broker's own bound there; the delivery checks
+        # above still ran.
+        return
     assert peak_growth_mib < 64, f"peak RSS grew by {peak_growth_mib:.1f} MiB under the flood"
 
 
