@@ -115,6 +115,9 @@ void WriteBehindStore::put_back(WriteSet& ws) {
 }
 
 bool WriteBehindStore::flush_once() {
+  // While a batch is being written it is in neither the coalescer nor the
+  // backend; readers wait for the flush (see latest()).
+  std::lock_guard flushing(flush_mu_);
   WriteSet ws;
   take(ws);
   if (ws.empty()) return true;
@@ -160,7 +163,9 @@ void WriteBehindStore::run() {
 
 ReadStatus WriteBehindStore::latest(std::string_view device_id, std::string_view topic,
                                     Record& out) {
-  // A value not yet flushed is the newest one.
+  // No flush in progress while we look: a value is then either still in the
+  // coalescer (the newest) or already in the backend, never in between.
+  std::lock_guard flushing(flush_mu_);
   if (broker::MessagePtr m = coalescer_.find(device_id, topic)) {
     out.device_id = device_id;
     out.topic = topic;

@@ -55,6 +55,7 @@ class WriteBehindStore : public Store {
   mutable std::mutex rare_mu_;
   WriteSet rare_;
   StoreStats stats_;
+  std::mutex flush_mu_;  // held for one take-and-write; latest() waits on it
   std::thread thread_;
   std::mutex mu_;
   std::condition_variable cv_;
