@@ -127,11 +127,7 @@ void Shard::handle_takeover(InboxItem& item) {
   if (!broker_.holds_claim(*s, item.conn_id)) {
     // A newer CONNECT with this id came meanwhile: it, not this one, takes the
     // session; the Attach below finds this connection superseded and closes it.
-    if (item.from == index_) {
-      handle_attach(attach);
-    } else {
-      post(item.from, std::move(attach));
-    }
+    send_attach(item.from, attach);
     return;
   }
   // The existing connection is closed, and its will published [MQTT-3.1.4-2].
@@ -143,10 +139,14 @@ void Shard::handle_takeover(InboxItem& item) {
   s->clean = new_clean;
   attach.flag = present;
   s->owner.store(item.from, std::memory_order_release);
-  if (item.from == index_) {
+  send_attach(item.from, attach);
+}
+
+void Shard::send_attach(int shard, InboxItem& attach) {
+  if (shard == index_) {
     handle_attach(attach);
   } else {
-    post(item.from, std::move(attach));
+    post(shard, std::move(attach));
   }
 }
 

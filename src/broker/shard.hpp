@@ -87,6 +87,8 @@ class Shard {
   void deliver_here(const std::shared_ptr<Session>& s, const MessagePtr& msg, uint8_t qos,
                     bool retain);
   void handle_attach(InboxItem& item);
+  // Attach step of a takeover, on `shard` (here at once, or through its inbox).
+  void send_attach(int shard, InboxItem& attach);
 
   Broker& broker_;
   int index_;

@@ -34,30 +34,39 @@ struct TopicIndex::Node {
 TopicIndex::TopicIndex() : root_(std::make_unique<Node>()) {}
 TopicIndex::~TopicIndex() = default;
 
-bool TopicIndex::subscribe(std::string_view filter, const std::shared_ptr<Session>& s,
-                           uint8_t qos) {
-  std::unique_lock lock(mu_);
+// The subscriber list of `filter`: the '#' list of the node above a trailing
+// "#", else the exact list of the node the filter ends at. With `create`,
+// missing nodes are added; without, null when the path does not exist.
+std::vector<Subscriber>* TopicIndex::list_for(std::string_view filter, bool create) {
   Node* n = root_.get();
   std::string_view rest = filter;
-  std::vector<Subscriber>* list = nullptr;
   for (bool more = true; more;) {
     std::string_view level = next_level(rest, more);
-    if (level == "#") {
-      list = &n->hash;
-      break;
-    }
+    if (level == "#") return &n->hash;
     std::unique_ptr<Node>* child;
     if (level == "+") {
       child = &n->plus;
     } else {
       auto it = n->children.find(level);
-      if (it == n->children.end()) it = n->children.emplace(std::string(level), nullptr).first;
+      if (it == n->children.end()) {
+        if (!create) return nullptr;
+        it = n->children.emplace(std::string(level), nullptr).first;
+      }
       child = &it->second;
     }
-    if (!*child) *child = std::make_unique<Node>();
+    if (!*child) {
+      if (!create) return nullptr;
+      *child = std::make_unique<Node>();
+    }
     n = child->get();
   }
-  if (!list) list = &n->exact;
+  return &n->exact;
+}
+
+bool TopicIndex::subscribe(std::string_view filter, const std::shared_ptr<Session>& s,
+                           uint8_t qos) {
+  std::unique_lock lock(mu_);
+  std::vector<Subscriber>* list = list_for(filter, /*create=*/true);
   for (auto& sub : *list) {
     if (sub.session == s) {
       sub.qos = qos;
@@ -71,25 +80,8 @@ bool TopicIndex::subscribe(std::string_view filter, const std::shared_ptr<Sessio
 
 bool TopicIndex::unsubscribe(std::string_view filter, const Session* s) {
   std::unique_lock lock(mu_);
-  Node* n = root_.get();
-  std::string_view rest = filter;
-  std::vector<Subscriber>* list = nullptr;
-  for (bool more = true; more;) {
-    std::string_view level = next_level(rest, more);
-    if (level == "#") {
-      list = &n->hash;
-      break;
-    }
-    Node* child = nullptr;
-    if (level == "+") {
-      child = n->plus.get();
-    } else if (auto it = n->children.find(level); it != n->children.end()) {
-      child = it->second.get();
-    }
-    if (!child) return false;
-    n = child;
-  }
-  if (!list) list = &n->exact;
+  std::vector<Subscriber>* list = list_for(filter, /*create=*/false);
+  if (!list) return false;
   auto it = std::find_if(list->begin(), list->end(),
                          [s](const Subscriber& sub) { return sub.session.get() == s; });
   if (it == list->end()) return false;

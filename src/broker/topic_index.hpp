@@ -43,6 +43,7 @@ class TopicIndex {
  private:
   struct Node;
   static void prune(Node& n, std::string_view filter);
+  std::vector<Subscriber>* list_for(std::string_view filter, bool create);
 
   mutable std::shared_mutex mu_;
   std::unique_ptr<Node> root_;
