@@ -87,7 +87,8 @@ int parse_options(int argc, char** argv, Options& o) {
       ->default_val(s.broker.max_packet_size)
       ->check(CLI::Range(size_t{16}, size_t{268'435'460}));
   cli.add_option("--max-inflight", s.broker.max_inflight,
-                 "QoS 1/2 messages in flight to one client")
+                 "QoS 1/2 messages in flight to one client (also the MQTT 5 Receive Maximum "
+                 "announced to clients)")
       ->default_val(s.broker.max_inflight)
       ->check(CLI::Range(1u, 65535u));
   cli.add_option("--max-queued", s.broker.max_queued,
@@ -97,6 +98,13 @@ int parse_options(int argc, char** argv, Options& o) {
                  "seconds a new connection has to send CONNECT")
       ->default_val(s.broker.connect_timeout_s)
       ->check(CLI::Range(1u, 3600u));
+  cli.add_option("--topic-alias-max", s.broker.topic_alias_max,
+                 "MQTT 5 topic aliases per connection, each direction (0: none)")
+      ->default_val(s.broker.topic_alias_max);
+  cli.add_option("--max-keep-alive", s.broker.max_keep_alive,
+                 "longest keep-alive an MQTT 5 client gets, in seconds; a longer one (or 0) is "
+                 "replaced by this as Server Keep Alive (0: accept the client's)")
+      ->default_val(s.broker.max_keep_alive);
 
   try {
     cli.parse(argc, argv);

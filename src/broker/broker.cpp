@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+
 #include "broker/session.hpp"
 #include "broker/shard.hpp"
 
@@ -56,11 +58,21 @@ void Broker::restore_session(SessionSnapshot&& snap) {
   auto s = std::make_shared<Session>(snap.client_id, owner);
   s->clean = false;
   s->persisted = true;
-  for (auto& [filter, qos] : snap.subscriptions) {
-    index_.subscribe(filter, s, qos);
-    s->subscriptions.emplace(std::move(filter), qos);
+  s->expiry_s = snap.expiry_s;
+  for (auto& [filter, o] : snap.subscriptions) {
+    index_.subscribe(filter, s, o);
+    s->subscriptions.emplace(std::move(filter), o);
   }
   for (auto& m : snap.messages) s->queue.push_back(std::move(m));
+  if (s->expiry_s != kNeverExpires) {
+    // Its expiry counts again from this start; the shard's clock is the
+    // steady clock in ms, as the workers set it.
+    Shard& sh = *shards_[static_cast<size_t>(owner)];
+    sh.set_now_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now().time_since_epoch())
+                      .count());
+    sh.schedule_offline_session(s);
+  }
   std::lock_guard lock(sessions_mu_);
   sessions_.insert_or_assign(s->client_id(), std::move(s));
 }
@@ -99,7 +111,7 @@ void Broker::discard_session_state(Session& s) {
     s.persisted = false;
   }
   s.persist_dirty = false;
-  for (const auto& [filter, qos] : s.subscriptions) index_.unsubscribe(filter, &s);
+  for (const auto& [filter, o] : s.subscriptions) index_.unsubscribe(filter, &s);
   s.subscriptions.clear();
   s.inflight.clear();
   s.queue.clear();

@@ -14,11 +14,8 @@
 namespace broker {
 
 namespace {
-int64_t wall_clock_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+using mqtt::PropertyId;
+using mqtt::ReasonCode;
 
 // A client id for a client that sent none [MQTT-3.1.3-6].
 std::string assigned_client_id() {
@@ -30,6 +27,43 @@ bool is_mqtt5_connect(const mqtt::Frame& f) {
   return f.body.size() >= 7 && f.body.substr(0, 6) == std::string_view("\0\4MQTT", 6) &&
          f.body[6] == mqtt::kLevel5;
 }
+
+// The 3.1.1 CONNACK code for a v5 refusal reason.
+mqtt::ConnackCode connack_code_for(ReasonCode code) {
+  switch (code) {
+    case ReasonCode::UnsupportedProtocolVersion:
+      return mqtt::ConnackCode::UnacceptableProtocolVersion;
+    case ReasonCode::ClientIdentifierNotValid:
+      return mqtt::ConnackCode::IdentifierRejected;
+    case ReasonCode::BadUserNameOrPassword:
+      return mqtt::ConnackCode::BadUsernameOrPassword;
+    case ReasonCode::NotAuthorized:
+      return mqtt::ConnackCode::NotAuthorized;
+    default:
+      return mqtt::ConnackCode::ServerUnavailable;
+  }
+}
+
+ReasonCode reason_code_for(mqtt::ConnackCode code) {
+  switch (code) {
+    case mqtt::ConnackCode::Accepted:
+      return ReasonCode::Success;
+    case mqtt::ConnackCode::UnacceptableProtocolVersion:
+      return ReasonCode::UnsupportedProtocolVersion;
+    case mqtt::ConnackCode::IdentifierRejected:
+      return ReasonCode::ClientIdentifierNotValid;
+    case mqtt::ConnackCode::BadUsernameOrPassword:
+      return ReasonCode::BadUserNameOrPassword;
+    case mqtt::ConnackCode::NotAuthorized:
+      return ReasonCode::NotAuthorized;
+    case mqtt::ConnackCode::ServerUnavailable:
+      break;
+  }
+  return ReasonCode::ServerUnavailable;
+}
+
+// Largest packet size a CONNACK can announce (the protocol's own maximum).
+constexpr size_t kProtocolMaxPacket = 268'435'460;
 }  // namespace
 
 Client::Client(Shard& shard, uint64_t conn_id, std::string remote)
@@ -51,10 +85,11 @@ size_t Client::on_bytes(std::string_view in) {
   const size_t max_packet = shard_.broker().config().max_packet_size;
   while (!closing_ && state_ != State::Attaching && used < in.size()) {
     mqtt::Frame f;
-    mqtt::DecodeResult r = mqtt::read_frame(in.substr(used), max_packet, f);
+    mqtt::DecodeResult r =
+        mqtt::read_frame(in.substr(used), max_packet, f, v5() ? mqtt::kLevel5 : mqtt::kLevel311);
     if (r.status == mqtt::DecodeStatus::NeedMore) break;
     if (!r.ok()) {
-      protocol_error(r.reason);
+      fail(r);
       break;
     }
     used += f.size;
@@ -91,15 +126,13 @@ void Client::handle(const mqtt::Frame& f) {
       handle_unsubscribe(f);
       break;
     case PacketType::Pingreq:
-      if (auto r = mqtt::decode_empty(f); !r.ok()) return protocol_error(r.reason);
+      if (auto r = mqtt::decode_empty(f); !r.ok()) return fail(r);
       scratch_.clear();
       mqtt::encode_pingresp(scratch_);
       write(scratch_);
       break;
     case PacketType::Disconnect:
-      if (auto r = mqtt::decode_empty(f); !r.ok()) return protocol_error(r.reason);
-      // A clean DISCONNECT discards the will [MQTT-3.14.4-3].
-      close("client sent DISCONNECT", /*publish_will=*/false);
+      handle_disconnect(f);
       break;
     case PacketType::Connect:
       protocol_error("second CONNECT [MQTT-3.1.0-2]");
@@ -111,41 +144,96 @@ void Client::handle(const mqtt::Frame& f) {
 }
 
 void Client::handle_connect(const mqtt::Frame& f) {
-  mqtt::Connect c;
-  mqtt::DecodeResult r = mqtt::decode_connect(f, c);
-  if (is_mqtt5_connect(f)) {
-    // MQTT 5 is not spoken yet: refuse it like a 3.1.1 server would, before
-    // its (different) variable header is read.
-    send_connack(false, mqtt::ConnackCode::UnacceptableProtocolVersion);
-    close("MQTT 5 is not supported yet", false);
-    return;
-  }
+  mqtt::ConnectV5 c;
+  mqtt::DecodeResult r = mqtt::decode_connect_v5(f, c);
   if (r.status == mqtt::DecodeStatus::BadProtocolVersion) {
     // [MQTT-3.1.2-2]: answer 0x01, then close.
     send_connack(false, mqtt::ConnackCode::UnacceptableProtocolVersion);
     close(r.reason, false);
     return;
   }
-  if (!r.ok()) return protocol_error(r.reason);
+  if (!r.ok()) {
+    // A v5 client is told why in its CONNACK [MQTT-3.1.4-1]; 3.x has no code for it.
+    if (is_mqtt5_connect(f)) {
+      level_ = mqtt::kLevel5;
+      spdlog::warn("closing connection from {}: protocol error in CONNECT: {}", remote_, r.reason);
+      send_connack_v5(false, mqtt::to_reason_code(r.status));
+      close(r.reason, false);
+      return;
+    }
+    return protocol_error(r.reason);
+  }
   level_ = c.protocol_level;
   clean_ = c.clean_session;
   keep_alive_s_ = c.keep_alive;
+  // A 3.1.1 session without clean session lasts until the client cleans it.
+  session_expiry_s_ = clean_ ? 0 : kNeverExpires;
+  if (v5() && !accept_connect_properties(c)) return;
   if (c.client_id.empty()) {
-    // 3.1 requires an id; 3.1.1 allows none only with clean session [MQTT-3.1.3-8].
-    if (level_ == mqtt::kLevel31 || !clean_) {
+    // 3.1 requires an id; 3.1.1 allows none only with clean session
+    // [MQTT-3.1.3-8]; v5 allows none and returns the one assigned [MQTT-3.2.2-16].
+    if (level_ == mqtt::kLevel31 || (level_ == mqtt::kLevel311 && !clean_)) {
       send_connack(false, mqtt::ConnackCode::IdentifierRejected);
       close("empty client id without clean session [MQTT-3.1.3-8]", false);
       return;
     }
     client_id_ = assigned_client_id();
+    assigned_id_ = v5();
   } else {
     client_id_ = c.client_id;
   }
   if (c.will) {
-    will_ = StoredWill{std::string(c.will->topic), std::string(c.will->payload), c.will->qos,
-                       c.will->retain};
+    StoredWill w;
+    w.topic = c.will->topic;
+    w.payload = c.will->payload;
+    w.qos = c.will->qos;
+    w.retain = c.will->retain;
+    if (v5()) {
+      const mqtt::WillProperties& wp = c.will_props;
+      if (!mqtt::valid_payload_format(wp.payload_format_indicator, c.will->payload)) {
+        return refuse(ReasonCode::PayloadFormatInvalid, "will payload is not UTF-8");
+      }
+      mqtt::PropertyWriter pw(w.properties);
+      pw.add_except(wp.properties,
+                    {PropertyId::WillDelayInterval, PropertyId::MessageExpiryInterval});
+      w.has_expiry = wp.message_expiry_interval.has_value();
+      w.expiry_interval_s = wp.message_expiry_interval.value_or(0);
+      w.delay_s = wp.will_delay_interval;
+    }
+    will_ = std::move(w);
   }
   authenticate(c);
+}
+
+bool Client::accept_connect_properties(const mqtt::ConnectV5& c) {
+  const Config& cfg = shard_.broker().config();
+  const mqtt::ConnectProperties& p = c.props;
+  if (p.authentication_method) {
+    // Enhanced authentication (AUTH exchanges) is not offered.
+    refuse(ReasonCode::BadAuthenticationMethod,
+           fmt::format("authentication method '{}' not supported", *p.authentication_method));
+    return false;
+  }
+  session_expiry_s_ = p.session_expiry_interval;
+  client_receive_max_ = p.receive_maximum;
+  client_max_packet_ = p.maximum_packet_size;
+  out_alias_limit_ = std::min(p.topic_alias_maximum, cfg.topic_alias_max);
+  if (cfg.max_keep_alive > 0 && (keep_alive_s_ == 0 || keep_alive_s_ > cfg.max_keep_alive)) {
+    keep_alive_s_ = cfg.max_keep_alive;
+    server_keep_alive_ = true;
+  }
+  return true;
+}
+
+void Client::refuse(ReasonCode code, std::string_view reason) {
+  spdlog::warn("refused connection from {} (client {}): {}", remote_,
+               client_id_.empty() ? "-" : client_id_, reason);
+  if (v5()) {
+    send_connack_v5(false, code);
+  } else {
+    send_connack(false, connack_code_for(code));
+  }
+  close(reason, false);
 }
 
 void Client::authenticate(const mqtt::Connect& c) {
@@ -177,10 +265,7 @@ void Client::authenticate(const mqtt::Connect& c) {
 
 void Client::finish_connect(auth::ConnectResult r) {
   if (r.decision != auth::ConnectDecision::Accept) {
-    spdlog::warn("refused connection from {} (client {}): {}", remote_, client_id_, r.reason);
-    send_connack(false, auth::connack_code(r.decision));
-    close(r.reason, false);
-    return;
+    return refuse(reason_code_for(auth::connack_code(r.decision)), r.reason);
   }
   username_ = std::move(r.username);
   std::optional<std::string_view> user;
@@ -188,18 +273,16 @@ void Client::finish_connect(auth::ConnectResult r) {
   rules_ = shard_.broker().auth_policy()->rules_for({client_id_, user});
   // A will is a publish the client makes later: it needs the same right now.
   if (will_ && !rules_->may_publish(will_->topic)) {
-    spdlog::warn("refused connection from {} (client {}): will topic '{}' not allowed by the ACL",
-                 remote_, client_id_, will_->topic);
-    send_connack(false, mqtt::ConnackCode::NotAuthorized);
-    close("will topic not allowed", false);
-    return;
+    return refuse(ReasonCode::NotAuthorized,
+                  fmt::format("will topic '{}' not allowed by the ACL", will_->topic));
   }
   state_ = State::AwaitConnect;  // not attached yet; on_bytes stays paused below
   bool is_new = false;
   std::shared_ptr<Session> s =
       shard_.broker().claim_session(client_id_, shard_.index(), conn_id_, is_new);
   if (is_new) {
-    s->clean = clean_;
+    s->clean = session_expiry_s_ == 0;
+    s->expiry_s = session_expiry_s_;
     attach(s, false);
     return;
   }
@@ -212,6 +295,7 @@ void Client::finish_connect(auth::ConnectResult r) {
   item.conn_id = conn_id_;
   item.from = shard_.index();
   item.flag = clean_;
+  item.expiry_s = session_expiry_s_;
   int owner = s->owner.load(std::memory_order_acquire);
   if (owner == shard_.index()) {
     shard_.handle_takeover(item);
@@ -224,12 +308,18 @@ void Client::attach(const std::shared_ptr<Session>& s, bool session_present) {
   session_ = s;
   s->client = this;
   s->online.store(true, std::memory_order_relaxed);
+  s->expires_at_ms = 0;
   state_ = State::Connected;
   shard_.broker().stats().connections.fetch_add(1, std::memory_order_relaxed);
-  spdlog::info("client {} connected from {} (MQTT {}, clean session {}, keep-alive {}s{})",
-               client_id_, remote_, level_ == mqtt::kLevel31 ? "3.1" : "3.1.1", clean_,
-               keep_alive_s_, session_present ? ", session resumed" : "");
-  send_connack(session_present, mqtt::ConnackCode::Accepted);
+  const char* level = level_ == mqtt::kLevel31 ? "3.1" : v5() ? "5" : "3.1.1";
+  spdlog::info("client {} connected from {} (MQTT {}, clean {} {}, keep-alive {}s{})", client_id_,
+               remote_, level, v5() ? "start" : "session", clean_, keep_alive_s_,
+               session_present ? ", session resumed" : "");
+  if (v5()) {
+    send_connack_v5(session_present, ReasonCode::Success);
+  } else {
+    send_connack(session_present, mqtt::ConnackCode::Accepted);
+  }
   if (session_present) resend_inflight();
   pump_queue();
   shard_.mark_session_changed(session_);  // a new persistent session is saved too
@@ -238,21 +328,50 @@ void Client::attach(const std::shared_ptr<Session>& s, bool session_present) {
 }
 
 void Client::handle_publish(const mqtt::Frame& f) {
-  mqtt::Publish p;
-  if (auto r = mqtt::decode_publish(f, p); !r.ok()) return protocol_error(r.reason);
+  mqtt::PublishV5 p;
+  if (auto r = v5() ? mqtt::decode_publish_v5(f, p) : mqtt::decode_publish(f, p); !r.ok()) {
+    return fail(r);
+  }
   Session& s = *session_;
+  MessageMeta meta;
+  if (v5()) {
+    if (p.props.subscription_identifier_count > 0) {
+      return protocol_error(
+          "PUBLISH from a client carries a Subscription Identifier [MQTT-3.3.4-6]");
+    }
+    if (!resolve_topic_alias(p)) return;
+    if (!mqtt::valid_payload_format(p.props.payload_format_indicator, p.payload)) {
+      // [MQTT-3.3.2-4] lets the receiver refuse it: with a reason code where
+      // there is an acknowledgement, else by closing.
+      if (p.qos == 0) {
+        return protocol_error("payload is not UTF-8 though its format indicator says so",
+                              ReasonCode::PayloadFormatInvalid);
+      }
+      send_ack(p.qos == 1 ? mqtt::PacketType::Puback : mqtt::PacketType::Pubrec, p.packet_id,
+               ReasonCode::PayloadFormatInvalid);
+      return;
+    }
+    if (!p.props.properties.empty()) {
+      forwarded_.clear();
+      mqtt::PropertyWriter w(forwarded_);
+      w.add_except(p.props.properties, {PropertyId::TopicAlias, PropertyId::SubscriptionIdentifier,
+                                        PropertyId::MessageExpiryInterval});
+      meta.properties = forwarded_;
+      meta.has_expiry = p.props.message_expiry_interval.has_value();
+      meta.expiry_interval_s = p.props.message_expiry_interval.value_or(0);
+    }
+  }
   if (!rules_->allows_everything() && !rules_->may_publish(p.topic)) {
-    // 3.1.1 has no negative acknowledgement: acknowledge, drop and log.
+    // 3.1.1 has no negative acknowledgement: acknowledge, drop and log; v5
+    // says Not Authorized.
     ++refused_publishes_;
     if ((refused_publishes_ & (refused_publishes_ - 1)) == 0) {
       spdlog::warn("client {}: publish to '{}' not allowed by the ACL, dropped ({} so far)",
                    client_id_, p.topic, refused_publishes_);
     }
     if (p.qos > 0) {
-      scratch_.clear();
-      mqtt::encode_ack(scratch_, p.qos == 1 ? mqtt::PacketType::Puback : mqtt::PacketType::Pubrec,
-                       p.packet_id);
-      write(scratch_);
+      send_ack(p.qos == 1 ? mqtt::PacketType::Puback : mqtt::PacketType::Pubrec, p.packet_id,
+               ReasonCode::NotAuthorized);
     }
     return;
   }
@@ -260,29 +379,59 @@ void Client::handle_publish(const mqtt::Frame& f) {
     auto& pending = s.incoming_qos2;
     bool seen = std::find(pending.begin(), pending.end(), p.packet_id) != pending.end();
     if (!seen) {
+      // Our Receive Maximum bounds the QoS 2 flows a v5 client keeps open
+      // [MQTT-3.3.4-7]; QoS 1 is acknowledged at once and never counts.
+      if (v5() && pending.size() >= shard_.broker().config().max_inflight) {
+        return protocol_error("more unacknowledged QoS 2 PUBLISHes than our Receive Maximum",
+                              ReasonCode::ReceiveMaximumExceeded);
+      }
       pending.push_back(p.packet_id);
       shard_.publish_from_device(std::make_shared<const Message>(
-          p.topic, p.payload, p.qos, p.retain, client_id_, wall_clock_ms()));
+          p.topic, p.payload, p.qos, p.retain, client_id_, wall_clock_ms(), meta));
     }
     // A resent PUBLISH before PUBREL is acknowledged again but not delivered
     // twice [MQTT-4.3.3-2].
-    scratch_.clear();
-    mqtt::encode_ack(scratch_, mqtt::PacketType::Pubrec, p.packet_id);
-    write(scratch_);
+    send_ack(mqtt::PacketType::Pubrec, p.packet_id);
     return;
   }
   shard_.publish_from_device(std::make_shared<const Message>(p.topic, p.payload, p.qos, p.retain,
-                                                             client_id_, wall_clock_ms()));
-  if (p.qos == 1) {
-    scratch_.clear();
-    mqtt::encode_ack(scratch_, mqtt::PacketType::Puback, p.packet_id);
-    write(scratch_);
+                                                             client_id_, wall_clock_ms(), meta));
+  if (p.qos == 1) send_ack(mqtt::PacketType::Puback, p.packet_id);
+}
+
+bool Client::resolve_topic_alias(mqtt::PublishV5& p) {
+  const uint16_t alias = p.props.topic_alias;
+  if (alias == 0) return true;  // an empty topic without alias fails decoding
+  const uint16_t max = shard_.broker().config().topic_alias_max;
+  if (alias > max) {
+    protocol_error(fmt::format("topic alias {} above our maximum {} [MQTT-3.3.2-9]", alias, max),
+                   ReasonCode::TopicAliasInvalid);
+    return false;
   }
+  if (in_aliases_.size() < alias) in_aliases_.resize(alias);
+  std::string& slot = in_aliases_[alias - 1u];
+  if (p.topic.empty()) {
+    if (slot.empty()) {
+      protocol_error(fmt::format("topic alias {} used before it was set", alias));
+      return false;
+    }
+    p.topic = slot;
+  } else {
+    slot.assign(p.topic);  // a topic with an alias (re)defines it [MQTT-3.3.2-12]
+  }
+  return true;
 }
 
 void Client::handle_ack(const mqtt::Frame& f) {
-  mqtt::Ack a;
-  if (auto r = mqtt::decode_ack(f, a); !r.ok()) return protocol_error(r.reason);
+  mqtt::AckV5 a;
+  if (v5()) {
+    if (auto r = mqtt::decode_ack_v5(f, a); !r.ok()) return fail(r);
+  } else {
+    mqtt::Ack a3;
+    if (auto r = mqtt::decode_ack(f, a3); !r.ok()) return fail(r);
+    a.type = a3.type;
+    a.packet_id = a3.packet_id;
+  }
   Session& s = *session_;
   auto flight = std::find_if(s.inflight.begin(), s.inflight.end(),
                              [&](const OutboundFlight& x) { return x.packet_id == a.packet_id; });
@@ -293,13 +442,20 @@ void Client::handle_ack(const mqtt::Frame& f) {
       shard_.mark_session_changed(session_);
       break;
     case mqtt::PacketType::Pubrec:
+      if (mqtt::is_failure(a.reason_code)) {
+        // The client refused the message: its QoS 2 flow ends here (v5).
+        if (flight != s.inflight.end() && flight->qos == 2) s.inflight.erase(flight);
+        pump_queue();
+        shard_.mark_session_changed(session_);
+        break;
+      }
       if (flight != s.inflight.end() && flight->qos == 2) {
         flight->released = true;
         flight->msg.reset();  // the message itself is no longer needed [MQTT-4.3.3-1]
       }
-      scratch_.clear();
-      mqtt::encode_ack(scratch_, mqtt::PacketType::Pubrel, a.packet_id);
-      write(scratch_);
+      send_ack(
+          mqtt::PacketType::Pubrel, a.packet_id,
+          flight != s.inflight.end() ? ReasonCode::Success : ReasonCode::PacketIdentifierNotFound);
       break;
     case mqtt::PacketType::Pubcomp:
       if (flight != s.inflight.end() && flight->qos == 2) s.inflight.erase(flight);
@@ -307,10 +463,11 @@ void Client::handle_ack(const mqtt::Frame& f) {
       shard_.mark_session_changed(session_);
       break;
     case mqtt::PacketType::Pubrel: {
+      const size_t before = s.incoming_qos2.size();
       std::erase(s.incoming_qos2, a.packet_id);
-      scratch_.clear();
-      mqtt::encode_ack(scratch_, mqtt::PacketType::Pubcomp, a.packet_id);
-      write(scratch_);
+      send_ack(mqtt::PacketType::Pubcomp, a.packet_id,
+               s.incoming_qos2.size() < before ? ReasonCode::Success
+                                               : ReasonCode::PacketIdentifierNotFound);
       break;
     }
     default:
@@ -319,64 +476,128 @@ void Client::handle_ack(const mqtt::Frame& f) {
 }
 
 void Client::handle_subscribe(const mqtt::Frame& f) {
-  mqtt::Subscribe sub;
-  if (auto r = mqtt::decode_subscribe(f, sub); !r.ok()) return protocol_error(r.reason);
-  Session& s = *session_;
-  uint8_t codes[64];
-  // (A unique_ptr rather than a vector: GCC 12 -O3 warns, wrongly, of a null
-  // dereference inside vector::resize here.)
-  std::unique_ptr<uint8_t[]> many;
-  uint8_t* out = codes;
-  if (sub.topics.size() > std::size(codes)) {
-    many = std::make_unique<uint8_t[]>(sub.topics.size());
-    out = many.get();
+  mqtt::SubscribeV5 sub;
+  if (v5()) {
+    if (auto r = mqtt::decode_subscribe_v5(f, sub); !r.ok()) return fail(r);
+  } else {
+    mqtt::Subscribe s3;
+    if (auto r = mqtt::decode_subscribe(f, s3); !r.ok()) return fail(r);
+    sub.packet_id = s3.packet_id;
+    sub.topics.reserve(s3.topics.size());
+    for (const auto& t : s3.topics) {
+      mqtt::TopicRequestV5 t5;
+      t5.filter = t.filter;
+      t5.qos = t.qos;
+      sub.topics.push_back(t5);
+    }
   }
+  Session& s = *session_;
+  std::vector<ReasonCode> codes(sub.topics.size());
+  std::vector<bool> with_retained(sub.topics.size());
   for (size_t i = 0; i < sub.topics.size(); ++i) {
-    const auto& t = sub.topics[i];
-    if (!rules_->allows_everything() && !rules_->may_subscribe(t.filter)) {
+    const mqtt::TopicRequestV5& t = sub.topics[i];
+    std::string_view group, inner = t.filter;
+    const bool shared = mqtt::parse_shared_subscription(t.filter, group, inner);
+    if (!rules_->allows_everything() && !rules_->may_subscribe(inner)) {
       spdlog::warn("client {}: subscription to '{}' not allowed by the ACL", client_id_, t.filter);
-      out[i] = mqtt::kSubackFailure;
+      codes[i] = ReasonCode::NotAuthorized;
       continue;
     }
-    uint8_t granted = std::min<uint8_t>(t.qos, 2);
-    shard_.broker().index().subscribe(t.filter, session_, granted);
-    s.subscriptions.insert_or_assign(std::string(t.filter), granted);
-    out[i] = granted;
+    SubOptions o;
+    o.qos = std::min<uint8_t>(t.qos, 2);
+    o.no_local = t.no_local;
+    o.retain_as_published = t.retain_as_published;
+    o.retain_handling = static_cast<uint8_t>(t.retain_handling);
+    o.id = sub.subscription_identifier;
+    const bool existed = shard_.broker().index().subscribe(t.filter, session_, o);
+    s.subscriptions.insert_or_assign(std::string(t.filter), o);
+    codes[i] = static_cast<ReasonCode>(o.qos);
+    // Retained messages follow the SUBACK as Retain Handling says
+    // [MQTT-3.3.1-9..11]; never for a shared subscription (4.8.2).
+    with_retained[i] = !shared && (o.retain_handling == 0 || (o.retain_handling == 1 && !existed));
   }
   shard_.mark_session_changed(session_);
   scratch_.clear();
-  mqtt::encode_suback(scratch_, sub.packet_id, {out, sub.topics.size()});
+  if (v5()) {
+    mqtt::encode_suback_v5(scratch_, sub.packet_id, codes);
+  } else {
+    std::vector<uint8_t> wire(codes.size());
+    for (size_t i = 0; i < codes.size(); ++i) {
+      wire[i] = mqtt::is_failure(codes[i]) ? mqtt::kSubackFailure : static_cast<uint8_t>(codes[i]);
+    }
+    mqtt::encode_suback(scratch_, sub.packet_id, wire);
+  }
   write(scratch_);
-  // Retained messages follow the SUBACK, flagged as retained [MQTT-3.3.1-8].
   for (size_t i = 0; i < sub.topics.size(); ++i) {
-    if (out[i] != mqtt::kSubackFailure) send_retained(sub.topics[i].filter, out[i]);
+    if (with_retained[i]) {
+      send_retained(sub.topics[i].filter, static_cast<uint8_t>(codes[i]),
+                    sub.subscription_identifier);
+    }
   }
 }
 
-void Client::send_retained(std::string_view filter, uint8_t granted) {
+void Client::send_retained(std::string_view filter, uint8_t granted, uint32_t sub_id) {
   if (shard_.broker().config().non_broker) return;
   std::vector<MessagePtr> found;
   shard_.broker().retained().match(filter, found);
-  for (const MessagePtr& m : found) send(m, std::min(m->qos(), granted), true);
+  // Sent with the retain flag set [MQTT-3.3.1-8]; expired ones are skipped in send().
+  for (const MessagePtr& m : found) send(m, std::min(m->qos(), granted), true, sub_id);
 }
 
 void Client::handle_unsubscribe(const mqtt::Frame& f) {
-  mqtt::Unsubscribe u;
-  if (auto r = mqtt::decode_unsubscribe(f, u); !r.ok()) return protocol_error(r.reason);
+  mqtt::UnsubscribeV5 u;
+  if (v5()) {
+    if (auto r = mqtt::decode_unsubscribe_v5(f, u); !r.ok()) return fail(r);
+  } else {
+    mqtt::Unsubscribe u3;
+    if (auto r = mqtt::decode_unsubscribe(f, u3); !r.ok()) return fail(r);
+    u.packet_id = u3.packet_id;
+    u.filters = std::move(u3.filters);
+  }
   Session& s = *session_;
+  std::vector<ReasonCode> codes;
+  codes.reserve(u.filters.size());
   for (std::string_view filter : u.filters) {
     shard_.broker().index().unsubscribe(filter, &s);
-    if (auto it = s.subscriptions.find(filter); it != s.subscriptions.end()) {
-      s.subscriptions.erase(it);
-    }
+    auto it = s.subscriptions.find(filter);
+    codes.push_back(it != s.subscriptions.end() ? ReasonCode::Success
+                                                : ReasonCode::NoSubscriptionExisted);
+    if (it != s.subscriptions.end()) s.subscriptions.erase(it);
   }
   shard_.mark_session_changed(session_);
   scratch_.clear();
-  mqtt::encode_unsuback(scratch_, u.packet_id);
+  if (v5()) {
+    mqtt::encode_unsuback_v5(scratch_, u.packet_id, codes);
+  } else {
+    mqtt::encode_unsuback(scratch_, u.packet_id);
+  }
   write(scratch_);
 }
 
-void Client::send(const MessagePtr& msg, uint8_t qos, bool retain) {
+void Client::handle_disconnect(const mqtt::Frame& f) {
+  if (!v5()) {
+    if (auto r = mqtt::decode_empty(f); !r.ok()) return fail(r);
+    // A clean DISCONNECT discards the will [MQTT-3.14.4-3].
+    close("client sent DISCONNECT", /*publish_will=*/false);
+    return;
+  }
+  mqtt::DisconnectV5 d;
+  if (auto r = mqtt::decode_disconnect_v5(f, d); !r.ok()) return fail(r);
+  if (d.session_expiry_interval) {
+    // A session that was to end with the connection cannot be kept now [MQTT-3.14.2-2].
+    if (session_expiry_s_ == 0 && *d.session_expiry_interval != 0) {
+      return protocol_error("DISCONNECT sets a Session Expiry Interval after CONNECT said 0");
+    }
+    session_expiry_s_ = *d.session_expiry_interval;
+    session_->expiry_s = session_expiry_s_;
+    session_->clean = session_expiry_s_ == 0;
+  }
+  // 0x04 asks for the will; any other reason discards it [MQTT-3.14.4-3].
+  const bool with_will = d.reason_code == ReasonCode::DisconnectWithWillMessage;
+  close(fmt::format("client sent DISCONNECT ({})", mqtt::to_string(d.reason_code)), with_will);
+}
+
+void Client::send(const MessagePtr& msg, uint8_t qos, bool retain, uint32_t sub_id) {
   const Config& cfg = shard_.broker().config();
   // A deny rule inside a granted subscription ("deny a/secret" under "a/#").
   if (rules_->has_deny() && !rules_->may_receive(msg->topic())) return;
@@ -387,32 +608,80 @@ void Client::send(const MessagePtr& msg, uint8_t qos, bool retain) {
       ShardCounters::bump(shard_.counters().dropped_qos0);
       return;
     }
-    out_.append_publish(msg, 0, 0, retain, false);
+    if (!write_publish(msg, 0, 0, retain, false, sub_id)) return;
     ShardCounters::bump(shard_.counters().messages_out);
     shard_.mark_dirty(this);
     return;
   }
   Session& s = *session_;
-  if (s.inflight.size() < cfg.max_inflight && s.queue.empty()) {
-    OutboundFlight fl{s.next_packet_id(), qos, retain, false, msg};
-    out_.append_publish(msg, qos, fl.packet_id, retain, false);
+  if (s.inflight.size() < send_window() && s.queue.empty()) {
+    OutboundFlight fl{s.next_packet_id(), qos, retain, false, msg, sub_id};
+    if (!write_publish(msg, qos, fl.packet_id, retain, false, sub_id)) return;
     s.inflight.push_back(std::move(fl));
     ShardCounters::bump(shard_.counters().messages_out);
     shard_.mark_dirty(this);
   } else {
-    enqueue_offline(s, {msg, qos, retain}, shard_.broker());
+    enqueue_offline(s, {msg, qos, retain, sub_id}, shard_.broker());
   }
   shard_.mark_session_changed(session_);
 }
 
+bool Client::write_publish(const MessagePtr& m, uint8_t qos, uint16_t packet_id, bool retain,
+                           bool dup, uint32_t sub_id, bool check_expiry) {
+  int64_t now = 0;
+  if (m->has_expiry()) {
+    now = wall_clock_ms();
+    // Not delivered once its Message Expiry Interval has passed [MQTT-3.3.2-5].
+    if (check_expiry && m->expired(now)) return false;
+  }
+  if (!v5()) {
+    out_.append_publish(m, qos, packet_id, retain, dup);
+    return true;
+  }
+  extra_.clear();
+  mqtt::PropertyWriter w(extra_);
+  // The time left goes with it [MQTT-3.3.2-6].
+  if (m->has_expiry())
+    w.add_u32(PropertyId::MessageExpiryInterval, std::max(1u, m->remaining_s(now)));
+  if (sub_id != 0) w.add_varint(PropertyId::SubscriptionIdentifier, sub_id);
+  uint16_t alias = 0;
+  bool omit_topic = false;
+  if (out_alias_limit_ > 0) {
+    if (auto it = out_aliases_.find(m->topic()); it != out_aliases_.end()) {
+      alias = it->second;
+      omit_topic = true;
+    } else if (out_aliases_.size() < out_alias_limit_) {
+      alias = static_cast<uint16_t>(out_aliases_.size() + 1);
+    }
+    if (alias != 0) w.add_u16(PropertyId::TopicAlias, alias);
+  }
+  const size_t size =
+      mqtt::publish_packet_size_v5(qos, omit_topic ? 0 : m->topic().size(),
+                                   m->properties().size() + extra_.size(), m->payload().size());
+  // Never above the client's Maximum Packet Size: dropped as if sent [MQTT-3.1.2-24/25].
+  if (size == 0 || (client_max_packet_ != 0 && size > client_max_packet_)) {
+    spdlog::debug("client {}: {}-byte PUBLISH on '{}' exceeds its maximum packet size {}, dropped",
+                  client_id_, size, m->topic(), client_max_packet_);
+    return false;
+  }
+  if (alias != 0 && !omit_topic) out_aliases_.emplace(std::string(m->topic()), alias);
+  out_.append_publish_v5(m, qos, packet_id, retain, dup, extra_, omit_topic);
+  return true;
+}
+
+uint32_t Client::send_window() const {
+  // The client's Receive Maximum caps what is unacknowledged towards it [MQTT-3.3.4-9].
+  return std::min<uint32_t>(shard_.broker().config().max_inflight, client_receive_max_);
+}
+
 void Client::pump_queue() {
   Session& s = *session_;
-  const uint32_t window = shard_.broker().config().max_inflight;
+  const uint32_t window = send_window();
   while (!s.queue.empty() && s.inflight.size() < window) {
     QueuedDelivery d = std::move(s.queue.front());
     s.queue.pop_front();
-    OutboundFlight fl{s.next_packet_id(), d.qos, d.retain, false, d.msg};
-    out_.append_publish(d.msg, d.qos, fl.packet_id, d.retain, false);
+    OutboundFlight fl{s.next_packet_id(), d.qos, d.retain, false, d.msg, d.sub_id};
+    if (!write_publish(d.msg, d.qos, fl.packet_id, d.retain, false, d.sub_id)) continue;
     s.inflight.push_back(std::move(fl));
     ShardCounters::bump(shard_.counters().messages_out);
   }
@@ -421,22 +690,54 @@ void Client::pump_queue() {
 }
 
 void Client::resend_inflight() {
-  // Unacknowledged messages go again, in order, with DUP set [MQTT-4.4.0-1].
-  for (const OutboundFlight& fl : session_->inflight) {
+  // Unacknowledged messages go again, in order, with DUP set [MQTT-4.4.0-1];
+  // delivery has started, so they no longer expire, but one now too large for
+  // the client is dropped.
+  auto& inflight = session_->inflight;
+  std::erase_if(inflight, [this](const OutboundFlight& fl) {
     if (fl.released) {
-      scratch_.clear();
-      mqtt::encode_ack(scratch_, mqtt::PacketType::Pubrel, fl.packet_id);
-      out_.append(scratch_);
-    } else {
-      out_.append_publish(fl.msg, fl.qos, fl.packet_id, fl.retain, true);
+      send_ack(mqtt::PacketType::Pubrel, fl.packet_id);
+      return false;
     }
-  }
+    return !write_publish(fl.msg, fl.qos, fl.packet_id, fl.retain, true, fl.sub_id, false);
+  });
   shard_.mark_dirty(this);
 }
 
+void Client::send_ack(mqtt::PacketType type, uint16_t packet_id, ReasonCode code) {
+  scratch_.clear();
+  if (v5()) {
+    mqtt::encode_ack_v5(scratch_, type, packet_id, code);
+  } else {
+    mqtt::encode_ack(scratch_, type, packet_id);
+  }
+  write(scratch_);
+}
+
 void Client::send_connack(bool present, mqtt::ConnackCode code) {
+  if (v5()) return send_connack_v5(present, reason_code_for(code));
   scratch_.clear();
   mqtt::encode_connack(scratch_, present, code);
+  write(scratch_);
+}
+
+void Client::send_connack_v5(bool present, ReasonCode code) {
+  const Config& cfg = shard_.broker().config();
+  mqtt::ConnackV5 c;
+  c.session_present = present;
+  c.reason_code = code;
+  if (code == ReasonCode::Success) {
+    // What the client must respect; absent values mean "no limit / available".
+    if (cfg.max_inflight < 65535) c.props.receive_maximum = static_cast<uint16_t>(cfg.max_inflight);
+    if (cfg.max_packet_size < kProtocolMaxPacket) {
+      c.props.maximum_packet_size = static_cast<uint32_t>(cfg.max_packet_size);
+    }
+    c.props.topic_alias_maximum = cfg.topic_alias_max;
+    if (assigned_id_) c.props.assigned_client_identifier = client_id_;
+    if (server_keep_alive_) c.props.server_keep_alive = keep_alive_s_;
+  }
+  scratch_.clear();
+  mqtt::encode_connack_v5(scratch_, c);
   write(scratch_);
 }
 
@@ -458,18 +759,31 @@ void Client::tick(int64_t now_ms) {
   // A client silent for one and a half keep-alive periods is gone [MQTT-3.1.2-24].
   if (state_ == State::Connected && keep_alive_s_ > 0 &&
       now_ms - last_rx_ms_ > static_cast<int64_t>(keep_alive_s_) * 1500) {
-    close(fmt::format("keep-alive timeout ({} s)", keep_alive_s_));
+    close(fmt::format("keep-alive timeout ({} s)", keep_alive_s_), true,
+          ReasonCode::KeepAliveTimeout);
   }
 }
 
-void Client::protocol_error(std::string_view reason) {
-  spdlog::warn("closing connection from {} (client {}): protocol error: {}", remote_,
-               client_id_.empty() ? "-" : client_id_, reason);
-  close(reason);
+void Client::fail(const mqtt::DecodeResult& r) {
+  protocol_error(r.reason, mqtt::to_reason_code(r.status));
 }
 
-void Client::close(std::string_view reason, bool publish_will) {
+void Client::protocol_error(std::string_view reason, ReasonCode code) {
+  spdlog::warn("closing connection from {} (client {}): protocol error: {}", remote_,
+               client_id_.empty() ? "-" : client_id_, reason);
+  close(reason, true, code);
+}
+
+void Client::close(std::string_view reason, bool publish_will, std::optional<ReasonCode> code) {
   if (closing_) return;
+  // A v5 client hears why, but only once CONNACK went out [MQTT-3.14.0-1].
+  if (code && v5() && state_ == State::Connected) {
+    mqtt::DisconnectV5 d;
+    d.reason_code = *code;
+    scratch_.clear();
+    mqtt::encode_disconnect_v5(scratch_, d);
+    write(scratch_);
+  }
   closing_ = true;
   close_reason_ = reason;
   if (!publish_will) graceful_ = true;
@@ -487,13 +801,23 @@ void Client::on_closed(std::string_view reason) {
   std::shared_ptr<Session> s = std::move(session_);
   s->client = nullptr;
   s->online.store(false, std::memory_order_relaxed);
-  if (s->clean) shard_.broker().release_session(s, conn_id_);
+  s->last_conn_id = conn_id_;
   spdlog::info("client {} disconnected ({})", client_id_, reason);
-  if (will_ && !graceful_) {
-    // The will goes out when the connection ends without DISCONNECT [MQTT-3.1.2-8].
-    shard_.publish_from_device(std::make_shared<const Message>(
-        will_->topic, will_->payload, will_->qos, will_->retain, client_id_, wall_clock_ms()));
+  const bool will_now = will_ && !graceful_;
+  if (will_now && will_->delay_s > 0 && !s->clean) {
+    // MQTT 5 Will Delay Interval: the session keeps the will until the delay
+    // or the session ends; a reconnect in time cancels it [MQTT-3.1.3-9].
+    s->will_due_ms = shard_.now_ms() + int64_t{will_->delay_s} * 1000;
+    s->pending_will = std::move(*will_);
+    will_.reset();
   }
+  if (s->clean) {
+    shard_.broker().release_session(s, conn_id_);
+  } else {
+    shard_.schedule_offline_session(s);
+  }
+  // The will goes out when the connection ends without DISCONNECT [MQTT-3.1.2-8].
+  if (will_now && will_) shard_.publish_from_device(make_will_message(*will_, client_id_));
   will_.reset();
 }
 

@@ -1,5 +1,6 @@
-// One MQTT connection's protocol state machine (3.1 and 3.1.1). It consumes
-// bytes and produces bytes in its OutQueue; the network layer owns the socket.
+// One MQTT connection's protocol state machine (3.1, 3.1.1 and 5.0, chosen by
+// the CONNECT). It consumes bytes and produces bytes in its OutQueue; the
+// network layer owns the socket.
 #pragma once
 
 #include <cstdint>
@@ -7,22 +8,19 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <vector>
 
 #include "auth/authenticator.hpp"
 #include "broker/out_queue.hpp"
+#include "broker/session.hpp"
 #include "mqtt/codec.hpp"
+#include "mqtt/codec5.hpp"
 
 namespace broker {
 
 class Session;
 class Shard;
-
-struct StoredWill {
-  std::string topic;
-  std::string payload;
-  uint8_t qos = 0;
-  bool retain = false;
-};
 
 class Client {
  public:
@@ -45,9 +43,11 @@ class Client {
 
   // Shard-side operations.
   void attach(const std::shared_ptr<Session>& s, bool session_present);
-  void send(const MessagePtr& msg, uint8_t qos, bool retain);
-  // Closes this connection from the server side with `reason` logged.
-  void close(std::string_view reason, bool publish_will = true);
+  void send(const MessagePtr& msg, uint8_t qos, bool retain, uint32_t sub_id = 0);
+  // Closes this connection from the server side with `reason` logged. An MQTT 5
+  // client that completed CONNECT is sent DISCONNECT with `code` first, if given.
+  void close(std::string_view reason, bool publish_will = true,
+             std::optional<mqtt::ReasonCode> code = std::nullopt);
 
   OutQueue& out() { return out_; }
   uint64_t conn_id() const { return conn_id_; }
@@ -70,26 +70,45 @@ class Client {
  private:
   enum class State : uint8_t { AwaitConnect, Attaching, Connected, Closed };
 
+  bool v5() const { return level_ == mqtt::kLevel5; }
   void handle(const mqtt::Frame& f);
   void handle_connect(const mqtt::Frame& f);
+  // The v5 CONNECT properties; false when the connection was refused.
+  bool accept_connect_properties(const mqtt::ConnectV5& c);
   void authenticate(const mqtt::Connect& c);
   void handle_publish(const mqtt::Frame& f);
+  // Resolves a v5 Topic Alias into p.topic; false (connection closed) when invalid.
+  bool resolve_topic_alias(mqtt::PublishV5& p);
   void handle_subscribe(const mqtt::Frame& f);
   void handle_unsubscribe(const mqtt::Frame& f);
   void handle_ack(const mqtt::Frame& f);
-  void protocol_error(std::string_view reason);
+  void handle_disconnect(const mqtt::Frame& f);
+  void protocol_error(std::string_view reason,
+                      mqtt::ReasonCode code = mqtt::ReasonCode::ProtocolError);
+  void fail(const mqtt::DecodeResult& r);
   void write(std::string_view bytes);
+  // PUBACK/PUBREC/PUBREL/PUBCOMP; the reason code goes to v5 clients only.
+  void send_ack(mqtt::PacketType type, uint16_t packet_id,
+                mqtt::ReasonCode code = mqtt::ReasonCode::Success);
   void send_connack(bool present, mqtt::ConnackCode code);
+  void send_connack_v5(bool present, mqtt::ReasonCode code);
+  // Refuses the CONNECT with `code` (the v5 reason, mapped for 3.x) and closes.
+  void refuse(mqtt::ReasonCode code, std::string_view reason);
+  // Writes one PUBLISH of `m` to this client; false when it must not go out
+  // (expired before delivery started, or above the client's Maximum Packet Size).
+  bool write_publish(const MessagePtr& m, uint8_t qos, uint16_t packet_id, bool retain, bool dup,
+                     uint32_t sub_id, bool check_expiry = true);
+  uint32_t send_window() const;
   void pump_queue();
   void resend_inflight();
-  void send_retained(std::string_view filter, uint8_t granted);
+  void send_retained(std::string_view filter, uint8_t granted, uint32_t sub_id);
 
   Shard& shard_;
   uint64_t conn_id_;
   std::string remote_;
   std::string client_id_;
   std::shared_ptr<Session> session_;
-  std::optional<StoredWill> will_;
+  std::optional<StoredWill> will_;  // until the connection ends
   std::optional<std::string> username_;
   std::shared_ptr<const auth::ClientRules> rules_ = auth::ClientRules::allow_all();
   uint64_t refused_publishes_ = 0;
@@ -101,6 +120,24 @@ class Client {
   bool closing_ = false;
   bool graceful_ = false;  // DISCONNECT received: no will
   uint16_t keep_alive_s_ = 0;
+  // MQTT 5 connection parameters (defaults are the 3.1.1 behaviour).
+  uint32_t session_expiry_s_ = 0;
+  uint16_t client_receive_max_ = 65535;  // QoS 1/2 PUBLISH unacknowledged towards it
+  uint32_t client_max_packet_ = 0;       // largest packet it accepts; 0: no limit
+  uint16_t out_alias_limit_ = 0;         // topic aliases we may use towards it
+  bool assigned_id_ = false;             // we chose its client id
+  bool server_keep_alive_ = false;       // we overrode its keep-alive
+  std::vector<std::string> in_aliases_;  // client -> server, index alias - 1
+  struct TopicHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view t) const noexcept {
+      return std::hash<std::string_view>{}(t);
+    }
+  };
+  // Server -> client aliases, looked up per message without a copy of the topic.
+  std::unordered_map<std::string, uint16_t, TopicHash, std::equal_to<>> out_aliases_;
+  std::string forwarded_;  // a PUBLISH's forwarded properties, rebuilt per message
+  std::string extra_;      // one delivery's own properties, rebuilt per message
   int64_t created_ms_ = 0;
   int64_t last_rx_ms_ = 0;
   std::string close_reason_;

@@ -23,6 +23,12 @@ struct Config {
   uint32_t max_connections = 100'000;
   // Seconds a new connection may take to send a complete CONNECT.
   uint32_t connect_timeout_s = 10;
+  // MQTT 5: highest Topic Alias a client may use towards us (announced in
+  // CONNACK), and most aliases we use towards one client; 0 turns them off.
+  uint16_t topic_alias_max = 10;
+  // MQTT 5: the longest keep-alive accepted; a client asking for more (or for
+  // none) is told this one as Server Keep Alive. 0: the client's value.
+  uint16_t max_keep_alive = 0;
 };
 
 }  // namespace broker

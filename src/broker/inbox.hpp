@@ -24,8 +24,10 @@ struct InboxItem {
   Kind kind = Kind::Deliver;
   uint8_t qos = 0;
   bool retain = false;
-  bool flag = false;  // Takeover: the new connection asked for a clean session
-                      // Attach: session present
+  uint32_t sub_id = 0;    // Deliver: the Subscription Identifier matched (v5)
+  uint32_t expiry_s = 0;  // Takeover: the new connection's Session Expiry Interval
+  bool flag = false;      // Takeover: the new connection asked for a clean start
+                          // Attach: session present
   int from = 0;
   uint64_t conn_id = 0;
   std::shared_ptr<Session> session;

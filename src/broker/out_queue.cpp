@@ -1,6 +1,7 @@
 #include "broker/out_queue.hpp"
 
 #include "mqtt/codec.hpp"
+#include "mqtt/codec5.hpp"
 
 namespace broker {
 
@@ -54,6 +55,38 @@ void OutQueue::append_publish(const MessagePtr& m, uint8_t qos, uint16_t packet_
     chunks_.push_back(std::move(c));
   }
   bytes_ += hlen + wire_topic.size() + pid_len + payload.size();
+}
+
+void OutQueue::append_publish_v5(const MessagePtr& m, uint8_t qos, uint16_t packet_id, bool retain,
+                                 bool dup, std::string_view extra, bool omit_topic) {
+  std::string_view wire_topic = omit_topic ? std::string_view("\0\0", 2) : m->wire_topic();
+  std::string_view forwarded = m->properties();
+  std::string_view payload = m->payload();
+  const size_t props_len = forwarded.size() + extra.size();
+  uint8_t header[5];
+  size_t hlen = mqtt::encode_publish_fixed_header_v5(
+      header, qos, retain, dup, wire_topic.size() - 2, props_len, payload.size());
+  uint8_t plen[4];
+  size_t plen_len = mqtt::encode_varint(static_cast<uint32_t>(props_len), plen);
+  const char pid[2] = {static_cast<char>(packet_id >> 8), static_cast<char>(packet_id & 0xff)};
+  const size_t pid_len = qos > 0 ? 2 : 0;
+
+  std::string& run = tail_bytes();
+  run.append(reinterpret_cast<const char*>(header), hlen);
+  run.append(wire_topic);
+  run.append(pid, pid_len);
+  run.append(reinterpret_cast<const char*>(plen), plen_len);
+  run.append(forwarded);
+  run.append(extra);
+  if (payload.size() < kCopyLimit) {
+    run.append(payload);
+  } else {
+    Chunk c;
+    c.ref = m;
+    c.span = payload;
+    chunks_.push_back(std::move(c));
+  }
+  bytes_ += hlen + wire_topic.size() + pid_len + plen_len + props_len + payload.size();
 }
 
 size_t OutQueue::gather(std::string_view* out, size_t max) const {

@@ -19,6 +19,12 @@ class OutQueue {
   void append(std::string_view bytes);
   // Writes a PUBLISH of `m` with the given delivery QoS, packet id and flags.
   void append_publish(const MessagePtr& m, uint8_t qos, uint16_t packet_id, bool retain, bool dup);
+  // The same for an MQTT 5 client: the properties are the message's forwarded
+  // ones followed by `extra` (this delivery's Message Expiry Interval, Topic
+  // Alias, Subscription Identifiers); with `omit_topic` the topic is sent
+  // empty, named by the Topic Alias in `extra`.
+  void append_publish_v5(const MessagePtr& m, uint8_t qos, uint16_t packet_id, bool retain,
+                         bool dup, std::string_view extra, bool omit_topic);
 
   bool empty() const { return bytes_ == 0; }
   size_t bytes() const { return bytes_; }

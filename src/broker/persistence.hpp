@@ -17,7 +17,8 @@ namespace broker {
 // subscriptions, and the QoS 1/2 messages not yet acknowledged or sent.
 struct SessionSnapshot {
   std::string client_id;
-  std::vector<std::pair<std::string, uint8_t>> subscriptions;
+  uint32_t expiry_s = kNeverExpires;  // Session Expiry Interval
+  std::vector<std::pair<std::string, SubOptions>> subscriptions;
   std::vector<QueuedDelivery> messages;  // in delivery order
 };
 

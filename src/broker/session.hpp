@@ -9,15 +9,34 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "broker/message.hpp"
 #include "broker/ring.hpp"
+#include "broker/sub_options.hpp"
 
 namespace broker {
 
 class Client;
+
+// Session Expiry Interval meaning "never" (and the value for a 3.1.1 session
+// with clean session 0).
+inline constexpr uint32_t kNeverExpires = 0xFFFFFFFF;
+
+// A will message waiting to be published (MQTT 5 Will Delay Interval), or held
+// by a connection until it ends.
+struct StoredWill {
+  std::string topic;
+  std::string payload;
+  uint8_t qos = 0;
+  bool retain = false;
+  std::string properties;  // forwarded v5 properties (see MessageMeta)
+  bool has_expiry = false;
+  uint32_t expiry_interval_s = 0;
+  uint32_t delay_s = 0;
+};
 
 // A QoS 1/2 message sent to the client and not yet fully acknowledged.
 struct OutboundFlight {
@@ -26,6 +45,7 @@ struct OutboundFlight {
   bool retain = false;
   bool released = false;  // QoS 2: PUBREC received, PUBREL sent, waiting for PUBCOMP
   MessagePtr msg;
+  uint32_t sub_id = 0;  // Subscription Identifier it matched (v5)
 };
 
 // A QoS 1/2 message waiting for room in the inflight window.
@@ -33,6 +53,7 @@ struct QueuedDelivery {
   MessagePtr msg;
   uint8_t qos = 1;
   bool retain = false;
+  uint32_t sub_id = 0;
 };
 
 class Session {
@@ -51,9 +72,22 @@ class Session {
 
   // ---- owner only ----
   Client* client = nullptr;  // the live connection, if any
+  // The session ends with its connection (3.1.1 clean session 1, or MQTT 5
+  // Session Expiry Interval 0).
   bool clean = true;
-  std::map<std::string, uint8_t, std::less<>> subscriptions;  // filter -> granted QoS
-  std::vector<OutboundFlight> inflight;                       // in send order
+  // Seconds an offline session is kept (kNeverExpires: forever).
+  uint32_t expiry_s = kNeverExpires;
+  // Monotonic ms at which the offline session expires; 0 while online or never.
+  int64_t expires_at_ms = 0;
+  // A will waiting for its delay (or for the session's end) to run out.
+  std::optional<StoredWill> pending_will;
+  int64_t will_due_ms = 0;
+  // The connection that held the session when it went offline (its registry
+  // claim, for expiry); 0 for a session restored from storage.
+  uint64_t last_conn_id = 0;
+  // Filter as subscribed ("$share/g/f" for a shared subscription) -> options.
+  std::map<std::string, SubOptions, std::less<>> subscriptions;
+  std::vector<OutboundFlight> inflight;  // in send order
   Ring<QueuedDelivery> queue;
   std::vector<uint16_t> incoming_qos2;  // ids of QoS 2 PUBLISHes awaiting PUBREL
   uint16_t last_packet_id = 0;

@@ -1,6 +1,9 @@
 #include "broker/shard.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <chrono>
 
 #include "broker/broker.hpp"
 #include "broker/client.hpp"
@@ -38,18 +41,22 @@ void Shard::route(const MessagePtr& msg) {
   matches_.clear();
   broker_.index().match(msg->topic(), matches_);
   for (const Subscriber& sub : matches_) {
+    // No Local: not back to the client that published it [MQTT-3.8.3-3].
+    if (sub.no_local && sub.session->client_id() == msg->origin()) continue;
     // Delivered at the lower of the published and the granted QoS [MQTT-3.8.4-6];
-    // the retain flag is cleared on normal forwarding [MQTT-3.3.1-9].
-    deliver(sub.session, msg, std::min(sub.qos, msg->qos()), false);
+    // the retain flag is cleared on normal forwarding [MQTT-3.3.1-9] unless the
+    // subscription asked for Retain As Published [MQTT-3.3.1-12].
+    deliver(sub.session, msg, std::min(sub.qos, msg->qos()),
+            sub.retain_as_published && msg->retain(), sub.sub_id);
   }
   matches_.clear();
 }
 
 void Shard::deliver(const std::shared_ptr<Session>& s, const MessagePtr& msg, uint8_t qos,
-                    bool retain) {
+                    bool retain, uint32_t sub_id) {
   int owner = s->owner.load(std::memory_order_acquire);
   if (owner == index_) {
-    deliver_here(s, msg, qos, retain);
+    deliver_here(s, msg, qos, retain, sub_id);
     return;
   }
   InboxItem item;
@@ -58,20 +65,21 @@ void Shard::deliver(const std::shared_ptr<Session>& s, const MessagePtr& msg, ui
   item.msg = msg;
   item.qos = qos;
   item.retain = retain;
+  item.sub_id = sub_id;
   post(owner, std::move(item));
 }
 
 void Shard::deliver_here(const std::shared_ptr<Session>& s, const MessagePtr& msg, uint8_t qos,
-                         bool retain) {
+                         bool retain, uint32_t sub_id) {
   int owner = s->owner.load(std::memory_order_acquire);
   if (owner != index_) {  // moved to another shard while this was in flight
-    deliver(s, msg, qos, retain);
+    deliver(s, msg, qos, retain, sub_id);
     return;
   }
   if (s->client) {
-    s->client->send(msg, qos, retain);
+    s->client->send(msg, qos, retain, sub_id);
   } else if (!s->clean && qos > 0) {
-    enqueue_offline(*s, {msg, qos, retain}, broker_);
+    enqueue_offline(*s, {msg, qos, retain, sub_id}, broker_);
     mark_session_changed(s);
   }
   // QoS 0 to a session without a connection is not kept, as in Mosquitto's
@@ -97,7 +105,7 @@ void Shard::drain_inbox() {
   for (InboxItem& item : drained_) {
     switch (item.kind) {
       case InboxItem::Kind::Deliver:
-        deliver_here(item.session, item.msg, item.qos, item.retain);
+        deliver_here(item.session, item.msg, item.qos, item.retain, item.sub_id);
         break;
       case InboxItem::Kind::Takeover:
         handle_takeover(item);
@@ -130,13 +138,25 @@ void Shard::handle_takeover(InboxItem& item) {
     send_attach(item.from, attach);
     return;
   }
-  // The existing connection is closed, and its will published [MQTT-3.1.4-2].
-  if (s->client) s->client->close("session taken over by a new connection");
-  const bool new_clean = item.flag;
-  const bool present = !new_clean && !s->clean;
-  // Clean session on either side ends the old session's state [MQTT-3.1.2-6].
-  if (!present) broker_.discard_session_state(*s);
-  s->clean = new_clean;
+  // The existing connection is closed, and its will published [MQTT-3.1.4-2]
+  // (an MQTT 5 will with a delay waits in the session, see below).
+  if (s->client)
+    s->client->close("session taken over by a new connection", true,
+                     mqtt::ReasonCode::SessionTakenOver);
+  const bool clean_start = item.flag;
+  const bool present = !clean_start && !s->clean;
+  if (present) {
+    // The session resumes in time: a delayed will is not sent [MQTT-3.1.3-9].
+    s->pending_will.reset();
+  } else {
+    // Clean start (or a session that ended with its connection) ends the old
+    // session's state [MQTT-3.1.2-6] and sends a will still waiting.
+    publish_pending_will(*s);
+    broker_.discard_session_state(*s);
+  }
+  s->clean = item.expiry_s == 0;
+  s->expiry_s = item.expiry_s;
+  s->expires_at_ms = 0;
   attach.flag = present;
   s->owner.store(item.from, std::memory_order_release);
   send_attach(item.from, attach);
@@ -180,17 +200,72 @@ void Shard::snapshot_dirty_sessions() {
     if (s->owner.load(std::memory_order_acquire) != index_ || s->clean) continue;
     SessionSnapshot snap;
     snap.client_id = s->client_id();
-    for (const auto& [filter, qos] : s->subscriptions) snap.subscriptions.emplace_back(filter, qos);
+    snap.expiry_s = s->expiry_s;
+    for (const auto& [filter, o] : s->subscriptions) snap.subscriptions.emplace_back(filter, o);
     // Messages in flight are saved as queued: after a restart they are sent
     // again from the start of the QoS flow.
     for (const auto& f : s->inflight) {
-      if (!f.released) snap.messages.push_back({f.msg, f.qos, f.retain});
+      if (!f.released) snap.messages.push_back({f.msg, f.qos, f.retain, f.sub_id});
     }
     for (size_t i = 0; i < s->queue.size(); ++i) snap.messages.push_back(s->queue[i]);
     s->persisted = true;
     sink->session_saved(std::move(snap));
   }
   changed_sessions_.clear();
+}
+
+void Shard::schedule_offline_session(const std::shared_ptr<Session>& s) {
+  s->expires_at_ms = 0;
+  if (s->expiry_s != kNeverExpires) {
+    s->expires_at_ms = now_ms_ + int64_t{s->expiry_s} * 1000;
+    if (s->expires_at_ms == 0) s->expires_at_ms = 1;
+  }
+  if (s->expires_at_ms != 0 || s->pending_will) timed_sessions_.push_back(s);
+}
+
+void Shard::publish_pending_will(Session& s) {
+  if (!s.pending_will) return;
+  StoredWill w = std::move(*s.pending_will);
+  s.pending_will.reset();
+  publish_from_device(make_will_message(w, s.client_id()));
+}
+
+void Shard::expire_sessions() {
+  if (timed_sessions_.empty()) return;
+  size_t keep = 0;
+  for (size_t i = 0; i < timed_sessions_.size(); ++i) {
+    std::shared_ptr<Session>& s = timed_sessions_[i];
+    // Online again, or moved to another shard: whoever has it now reschedules
+    // it when it next goes offline.
+    if (s->client || s->owner.load(std::memory_order_acquire) != index_) continue;
+    if (s->pending_will && now_ms_ >= s->will_due_ms) publish_pending_will(*s);
+    if (s->expires_at_ms != 0 && now_ms_ >= s->expires_at_ms) {
+      // The session ends: a will still waiting goes now [MQTT-3.1.3-9].
+      publish_pending_will(*s);
+      if (broker_.release_session(s, s->last_conn_id)) {
+        spdlog::info("session of client {} expired after {} s offline", s->client_id(),
+                     s->expiry_s);
+      }
+      s->expires_at_ms = 0;
+      continue;
+    }
+    if (!s->pending_will && s->expires_at_ms == 0) continue;
+    if (keep != i) timed_sessions_[keep] = std::move(s);
+    ++keep;
+  }
+  timed_sessions_.resize(keep);
+}
+
+MessagePtr make_will_message(const StoredWill& w, const std::string& client_id) {
+  MessageMeta meta{w.properties, w.has_expiry, w.expiry_interval_s};
+  return std::make_shared<const Message>(w.topic, w.payload, w.qos, w.retain, client_id,
+                                         wall_clock_ms(), meta);
+}
+
+int64_t wall_clock_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 void Shard::mark_dirty(Client* c) {

@@ -20,6 +20,12 @@ class Broker;
 class Client;
 class Session;
 struct QueuedDelivery;
+struct StoredWill;
+
+// The will as a message, published now by `client_id`.
+MessagePtr make_will_message(const StoredWill& w, const std::string& client_id);
+// Milliseconds since the Unix epoch (message timestamps and expiry).
+int64_t wall_clock_ms();
 
 // Queues `d` for a session whose inflight window is full or that is offline,
 // dropping (and counting) the oldest beyond the configured bound.
@@ -60,7 +66,8 @@ class Shard {
   // Routes `msg` to every matching subscription; used for device and API messages.
   void route(const MessagePtr& msg);
   // Sends `msg` to `s` at `qos`, locally or through the owning shard's inbox.
-  void deliver(const std::shared_ptr<Session>& s, const MessagePtr& msg, uint8_t qos, bool retain);
+  void deliver(const std::shared_ptr<Session>& s, const MessagePtr& msg, uint8_t qos, bool retain,
+               uint32_t sub_id = 0);
   // Posts to another shard (batched until end_of_turn).
   void post(int shard, InboxItem item);
 
@@ -80,12 +87,20 @@ class Shard {
   // it is saved at the next snapshot request. Owner thread only.
   void mark_session_changed(const std::shared_ptr<Session>& s);
   void snapshot_dirty_sessions();
+
+  // A session of this shard went offline: it ends at s->expires_at_ms (if
+  // set), and its pending will goes out at s->will_due_ms (if any).
+  void schedule_offline_session(const std::shared_ptr<Session>& s);
+  // Publishes due wills and ends expired sessions. Called from the tick.
+  void expire_sessions();
+  // Publishes a session's pending will now (its delay ran out, or the session ends).
+  void publish_pending_will(Session& s);
   std::vector<Client*>& dirty() { return dirty_; }
   std::vector<Client*>& closing() { return closing_; }
 
  private:
   void deliver_here(const std::shared_ptr<Session>& s, const MessagePtr& msg, uint8_t qos,
-                    bool retain);
+                    bool retain, uint32_t sub_id);
   void handle_attach(InboxItem& item);
   // Attach step of a takeover, on `shard` (here at once, or through its inbox).
   void send_attach(int shard, InboxItem& attach);
@@ -102,6 +117,8 @@ class Shard {
   std::vector<Client*> dirty_;
   std::vector<Client*> closing_;
   std::vector<std::shared_ptr<Session>> changed_sessions_;
+  // Offline sessions with a deadline (expiry or will delay); checked each tick.
+  std::vector<std::shared_ptr<Session>> timed_sessions_;
 };
 
 }  // namespace broker

@@ -1,7 +1,11 @@
 #include "broker/topic_index.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
+
+#include "broker/session.hpp"
+#include "mqtt/topic.hpp"
 
 namespace broker {
 
@@ -22,73 +26,129 @@ std::string_view next_level(std::string_view& rest, bool& more) {
 }
 }  // namespace
 
+struct TopicIndex::SharedGroup {
+  std::string name;
+  std::vector<Subscriber> members;
+  // Round-robin position; advanced by readers under the shared lock.
+  mutable std::atomic<uint32_t> next{0};
+};
+
 struct TopicIndex::Node {
   std::unordered_map<std::string, std::unique_ptr<Node>, StringHash, std::equal_to<>> children;
   std::unique_ptr<Node> plus;
   std::vector<Subscriber> exact;  // filters that end at this node
   std::vector<Subscriber> hash;   // filters that end with '#' below this node
+  std::vector<std::unique_ptr<SharedGroup>> shared_exact, shared_hash;
 
-  bool empty() const { return children.empty() && !plus && exact.empty() && hash.empty(); }
+  bool empty() const {
+    return children.empty() && !plus && exact.empty() && hash.empty() && shared_exact.empty() &&
+           shared_hash.empty();
+  }
+};
+
+// Where one filter's subscribers live: its plain list and its groups.
+struct TopicIndex::Lists {
+  std::vector<Subscriber>* plain = nullptr;
+  std::vector<std::unique_ptr<SharedGroup>>* groups = nullptr;
 };
 
 TopicIndex::TopicIndex() : root_(std::make_unique<Node>()) {}
 TopicIndex::~TopicIndex() = default;
 
-// The subscriber list of `filter`: the '#' list of the node above a trailing
-// "#", else the exact list of the node the filter ends at. With `create`,
-// missing nodes are added; without, null when the path does not exist.
-std::vector<Subscriber>* TopicIndex::list_for(std::string_view filter, bool create) {
+// The lists of `filter`: those of the node above a trailing "#" ('#' lists),
+// else those of the node the filter ends at. With `create`, missing nodes are
+// added; without, null lists when the path does not exist.
+TopicIndex::Lists TopicIndex::lists_for(std::string_view filter, bool create) {
   Node* n = root_.get();
   std::string_view rest = filter;
   for (bool more = true; more;) {
     std::string_view level = next_level(rest, more);
-    if (level == "#") return &n->hash;
+    if (level == "#") return {&n->hash, &n->shared_hash};
     std::unique_ptr<Node>* child;
     if (level == "+") {
       child = &n->plus;
     } else {
       auto it = n->children.find(level);
       if (it == n->children.end()) {
-        if (!create) return nullptr;
+        if (!create) return {};
         it = n->children.emplace(std::string(level), nullptr).first;
       }
       child = &it->second;
     }
     if (!*child) {
-      if (!create) return nullptr;
+      if (!create) return {};
       *child = std::make_unique<Node>();
     }
     n = child->get();
   }
-  return &n->exact;
+  return {&n->exact, &n->shared_exact};
 }
 
-bool TopicIndex::subscribe(std::string_view filter, const std::shared_ptr<Session>& s,
-                           uint8_t qos) {
-  std::unique_lock lock(mu_);
-  std::vector<Subscriber>* list = list_for(filter, /*create=*/true);
-  for (auto& sub : *list) {
+namespace {
+// Adds or replaces `s`'s entry in `list`; true when it replaced one.
+bool upsert(std::vector<Subscriber>& list, const std::shared_ptr<Session>& s, const SubOptions& o) {
+  Subscriber entry{s, o.qos, o.no_local, o.retain_as_published, o.id};
+  for (auto& sub : list) {
     if (sub.session == s) {
-      sub.qos = qos;
+      sub = std::move(entry);
       return true;
     }
   }
-  list->push_back({s, qos});
-  ++count_;
+  list.push_back(std::move(entry));
   return false;
 }
 
-bool TopicIndex::unsubscribe(std::string_view filter, const Session* s) {
-  std::unique_lock lock(mu_);
-  std::vector<Subscriber>* list = list_for(filter, /*create=*/false);
-  if (!list) return false;
-  auto it = std::find_if(list->begin(), list->end(),
+bool erase_session(std::vector<Subscriber>& list, const Session* s) {
+  auto it = std::find_if(list.begin(), list.end(),
                          [s](const Subscriber& sub) { return sub.session.get() == s; });
-  if (it == list->end()) return false;
-  *it = std::move(list->back());
-  list->pop_back();
+  if (it == list.end()) return false;
+  *it = std::move(list.back());
+  list.pop_back();
+  return true;
+}
+}  // namespace
+
+bool TopicIndex::subscribe(std::string_view filter, const std::shared_ptr<Session>& s,
+                           const SubOptions& o) {
+  std::string_view group, inner = filter;
+  const bool shared = mqtt::parse_shared_subscription(filter, group, inner);
+  std::unique_lock lock(mu_);
+  Lists lists = lists_for(inner, /*create=*/true);
+  bool replaced;
+  if (!shared) {
+    replaced = upsert(*lists.plain, s, o);
+  } else {
+    auto& groups = *lists.groups;
+    auto it =
+        std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g->name == group; });
+    if (it == groups.end()) {
+      groups.push_back(std::make_unique<SharedGroup>());
+      groups.back()->name = group;
+      it = groups.end() - 1;
+    }
+    replaced = upsert((*it)->members, s, o);
+  }
+  if (!replaced) ++count_;
+  return replaced;
+}
+
+bool TopicIndex::unsubscribe(std::string_view filter, const Session* s) {
+  std::string_view group, inner = filter;
+  const bool shared = mqtt::parse_shared_subscription(filter, group, inner);
+  std::unique_lock lock(mu_);
+  Lists lists = lists_for(inner, /*create=*/false);
+  if (!lists.plain) return false;
+  if (!shared) {
+    if (!erase_session(*lists.plain, s)) return false;
+  } else {
+    auto& groups = *lists.groups;
+    auto it =
+        std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g->name == group; });
+    if (it == groups.end() || !erase_session((*it)->members, s)) return false;
+    if ((*it)->members.empty()) groups.erase(it);
+  }
   --count_;
-  prune(*root_, filter);
+  prune(*root_, inner);
   return true;
 }
 
@@ -133,7 +193,7 @@ void TopicIndex::match(std::string_view topic, std::vector<Subscriber>& out) con
   // A topic starting with '$' is not matched by a first-level wildcard [MQTT-4.7.2-1].
   const bool dollar = !topic.empty() && topic.front() == '$';
   const Node* root = root_.get();
-  if (!dollar) out.insert(out.end(), root->hash.begin(), root->hash.end());
+  if (!dollar) add_matches(root->hash, root->shared_hash, out);
   {
     std::string_view rest = topic;
     bool more;
@@ -151,9 +211,9 @@ void TopicIndex::match(std::string_view topic, std::vector<Subscriber>& out) con
       f = stack[--depth];
     }
     const Node* n = f.node;
-    out.insert(out.end(), n->hash.begin(), n->hash.end());  // "a/#" matches "a"
+    add_matches(n->hash, n->shared_hash, out);  // "a/#" matches "a"
     if (f.at_end) {
-      out.insert(out.end(), n->exact.begin(), n->exact.end());
+      add_matches(n->exact, n->shared_exact, out);
       continue;
     }
     std::string_view rest = f.rest;
@@ -165,17 +225,49 @@ void TopicIndex::match(std::string_view topic, std::vector<Subscriber>& out) con
   }
   lock.unlock();
 
-  // One delivery per session, at the highest QoS among its matching filters.
+  // One delivery per session (and Subscription Identifier), at the highest QoS
+  // among its matching filters; sent without its own messages only when every
+  // one of those filters says No Local, and with the retain flag when any says
+  // Retain As Published.
   if (out.size() - start > 1) {
     auto first = out.begin() + static_cast<std::ptrdiff_t>(start);
-    std::sort(first, out.end(), [](const Subscriber& a, const Subscriber& b) {
-      return a.session.get() < b.session.get() ||
-             (a.session.get() == b.session.get() && a.qos > b.qos);
+    auto key = [](const Subscriber& x) { return std::pair(x.session.get(), x.sub_id); };
+    std::sort(first, out.end(), [&](const Subscriber& a, const Subscriber& b) {
+      return key(a) < key(b) || (key(a) == key(b) && a.qos > b.qos);
     });
-    auto last = std::unique(first, out.end(), [](const Subscriber& a, const Subscriber& b) {
-      return a.session.get() == b.session.get();
-    });
-    out.erase(last, out.end());
+    auto keep = first;
+    for (auto it = first + 1; it != out.end(); ++it) {
+      if (key(*it) == key(*keep)) {
+        keep->no_local = keep->no_local && it->no_local;
+        keep->retain_as_published = keep->retain_as_published || it->retain_as_published;
+      } else {
+        *++keep = std::move(*it);
+      }
+    }
+    out.erase(keep + 1, out.end());
+  }
+}
+
+void TopicIndex::add_matches(const std::vector<Subscriber>& list,
+                             const std::vector<std::unique_ptr<SharedGroup>>& groups,
+                             std::vector<Subscriber>& out) {
+  out.insert(out.end(), list.begin(), list.end());
+  for (const auto& g : groups) {
+    const size_t n = g->members.size();
+    const size_t start = g->next.load(std::memory_order_relaxed) % n;
+    // The next member that is online; an offline one (with a persistent
+    // session) only when no member is online, so its messages wait for it.
+    size_t pick = start;
+    for (size_t i = 0; i < n; ++i) {
+      size_t k = (start + i) % n;
+      if (g->members[k].session->online.load(std::memory_order_relaxed)) {
+        pick = k;
+        break;
+      }
+    }
+    // Racing publishers may both pick the same member now and then; no harm.
+    g->next.store(static_cast<uint32_t>(pick + 1), std::memory_order_relaxed);
+    out.push_back(g->members[pick]);
   }
 }
 

@@ -1,6 +1,10 @@
 // The subscription index: a trie with one hash map per topic level and
 // dedicated '+' and '#' children. Publishes (reads) vastly outnumber
 // subscribes (writes), so readers share a lock and never allocate.
+//
+// Shared subscriptions ("$share/{group}/{filter}") live in the node of their
+// inner filter, one member list per group; a match picks one member of each
+// matching group, round robin, preferring members that are online.
 #pragma once
 
 #include <cstdint>
@@ -11,13 +15,19 @@
 #include <unordered_map>
 #include <vector>
 
+#include "broker/sub_options.hpp"
+
 namespace broker {
 
 class Session;
 
+// One delivery a match asks for.
 struct Subscriber {
   std::shared_ptr<Session> session;
   uint8_t qos = 0;
+  bool no_local = false;
+  bool retain_as_published = false;
+  uint32_t sub_id = 0;
 };
 
 class TopicIndex {
@@ -28,22 +38,32 @@ class TopicIndex {
   TopicIndex& operator=(const TopicIndex&) = delete;
 
   // Adds or replaces (same session and filter) a subscription. Returns true
-  // when it replaced an existing one. `filter` must be valid.
-  bool subscribe(std::string_view filter, const std::shared_ptr<Session>& s, uint8_t qos);
+  // when it replaced an existing one. `filter` must be valid; a
+  // "$share/{group}/{filter}" one joins that group.
+  bool subscribe(std::string_view filter, const std::shared_ptr<Session>& s, const SubOptions& o);
+  bool subscribe(std::string_view filter, const std::shared_ptr<Session>& s, uint8_t qos) {
+    return subscribe(filter, s, SubOptions{.qos = qos});
+  }
   // Returns true when a subscription was removed.
   bool unsubscribe(std::string_view filter, const Session* s);
 
-  // Appends every subscriber whose filter matches `topic` to `out`, one entry per
-  // session with the highest granted QoS of its matching filters. `out` is
-  // reused by the caller, so steady-state matching does not allocate.
+  // Appends every subscriber whose filter matches `topic` to `out`: one entry
+  // per session and Subscription Identifier, with the highest granted QoS of
+  // its matching filters (so a 3.1.1 session gets one entry). `out` is reused
+  // by the caller, so steady-state matching does not allocate.
   void match(std::string_view topic, std::vector<Subscriber>& out) const;
 
   size_t subscription_count() const;
 
  private:
   struct Node;
+  struct SharedGroup;
+  struct Lists;
   static void prune(Node& n, std::string_view filter);
-  std::vector<Subscriber>* list_for(std::string_view filter, bool create);
+  Lists lists_for(std::string_view filter, bool create);
+  static void add_matches(const std::vector<Subscriber>& list,
+                          const std::vector<std::unique_ptr<SharedGroup>>& groups,
+                          std::vector<Subscriber>& out);
 
   mutable std::shared_mutex mu_;
   std::unique_ptr<Node> root_;

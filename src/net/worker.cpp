@@ -374,6 +374,7 @@ void Worker::tick() {
   for (const auto& [id, client] : shard_->clients()) batch_.push_back(client);
   for (broker::Client* client : batch_) client->tick(last_tick_ms_);
   batch_.clear();
+  shard_->expire_sessions();
 }
 
 bool Worker::settle_for_shutdown() {

@@ -38,8 +38,7 @@ def test_connect_accepted_31(server):
     (b"MQTT", 3),
     (b"MQTT", 0),
     (b"MQIsdp", 4),
-    pytest.param(b"MQTT", 5, marks=pytest.mark.ours_only(reason="Mosquitto speaks MQTT 5; we do not")),
-], ids=["MQTT-9", "MQTT-3", "MQTT-0", "MQIsdp-4", "MQTT-5"])
+], ids=["MQTT-9", "MQTT-3", "MQTT-0", "MQIsdp-4"])
 def test_unacceptable_protocol_level(server, name, level):
     """An unsupported protocol level gets CONNACK return code 0x01 and the connection is closed
     [MQTT-3.1.2-2]."""
@@ -47,6 +46,16 @@ def test_unacceptable_protocol_level(server, name, level):
         raw.send(connect_packet(unique_id("raw"), protocol_name=name, level=level))
         packets = raw.expect_closed()
         assert [(p.ptype, p.body[1:]) for p in packets] == [(CONNACK, b"\x01")]
+
+
+def test_v5_connect_without_properties_gets_malformed_reason(server):
+    """A level-5 CONNECT laid out as 3.1.1 (no property length) is a malformed MQTT 5 CONNECT:
+    the server answers with a v5 CONNACK carrying reason code 0x81 and closes [MQTT-3.1.4-1]
+    [MQTT-3.2.2-8]."""
+    with RawConnection(server) as raw:
+        raw.send(connect_packet(unique_id("raw"), protocol_name=b"MQTT", level=5))
+        packets = raw.expect_closed()
+        assert [(p.ptype, p.body[1:2]) for p in packets] == [(CONNACK, b"\x81")]
 
 
 def test_wrong_protocol_name_closed(server):

@@ -69,7 +69,7 @@ TEST(RocksDbBackend, WritesAndReadsBackAcrossReopen) {
     ws.retained["r/2"] = std::make_shared<const broker::Message>("r/2", "gone", 0, true, "", 5);
     broker::SessionSnapshot snap;
     snap.client_id = "c1";
-    snap.subscriptions = {{"a/#", 1}, {"b", 2}};
+    snap.subscriptions = {{"a/#", {.qos = 1}}, {"b", {.qos = 2}}};
     snap.messages.push_back({msg("dev", "a/x", "queued", 9), 1, false});
     ws.sessions["c1"] = store::encode_session(snap);
     ws.sessions["c2"] = store::encode_session(snap);
@@ -119,7 +119,7 @@ TEST(RocksDbBackend, WritesAndReadsBackAcrossReopen) {
 TEST(SessionCodec, RejectsTruncatedSnapshots) {
   broker::SessionSnapshot snap;
   snap.client_id = "c";
-  snap.subscriptions = {{"t", 1}};
+  snap.subscriptions = {{"t", {.qos = 1}}};
   snap.messages.push_back({msg("d", "t", "p", 1), 2, true});
   std::string bytes = store::encode_session(snap);
   broker::SessionSnapshot out;
@@ -128,6 +128,62 @@ TEST(SessionCodec, RejectsTruncatedSnapshots) {
   for (size_t n = 0; n < bytes.size(); ++n) {
     EXPECT_FALSE(store::decode_session("c", std::string_view(bytes).substr(0, n), out)) << n;
   }
+}
+
+TEST(SessionCodec, KeepsMqtt5OptionsPropertiesAndExpiry) {
+  broker::SessionSnapshot snap;
+  snap.client_id = "c";
+  snap.expiry_s = 3600;
+  snap.subscriptions = {
+      {"$share/g/a/+",
+       {.qos = 1, .no_local = false, .retain_as_published = true, .retain_handling = 2, .id = 7}},
+      {"b",
+       {.qos = 2, .no_local = true, .retain_as_published = false, .retain_handling = 1, .id = 0}}};
+  const std::string props("\x03\x00\x04text\x26\x00\x01k\x00\x01v", 14);
+  auto m = std::make_shared<const broker::Message>("a/x", "p", 1, false, "d", 42,
+                                                   broker::MessageMeta{props, true, 60});
+  snap.messages.push_back({m, 1, false, 7});
+  broker::SessionSnapshot out;
+  ASSERT_TRUE(store::decode_session("c", store::encode_session(snap), out));
+  EXPECT_EQ(out.expiry_s, 3600u);
+  ASSERT_EQ(out.subscriptions.size(), 2u);
+  const broker::SubOptions& a = out.subscriptions[0].second;
+  EXPECT_EQ(out.subscriptions[0].first, "$share/g/a/+");
+  EXPECT_EQ(a.qos, 1);
+  EXPECT_FALSE(a.no_local);
+  EXPECT_TRUE(a.retain_as_published);
+  EXPECT_EQ(a.retain_handling, 2);
+  EXPECT_EQ(a.id, 7u);
+  const broker::SubOptions& b = out.subscriptions[1].second;
+  EXPECT_EQ(b.qos, 2);
+  EXPECT_TRUE(b.no_local);
+  EXPECT_EQ(b.retain_handling, 1);
+  EXPECT_EQ(b.id, 0u);
+  ASSERT_EQ(out.messages.size(), 1u);
+  EXPECT_EQ(out.messages[0].sub_id, 7u);
+  EXPECT_EQ(out.messages[0].msg->properties(), props);
+  EXPECT_EQ(out.messages[0].msg->payload(), "p");
+  EXPECT_TRUE(out.messages[0].msg->has_expiry());
+  EXPECT_EQ(out.messages[0].msg->expiry_interval_s(), 60u);
+}
+
+TEST(SessionCodec, ReadsVersion1Snapshots) {
+  // Bytes as the server wrote them before MQTT 5: version 1, one
+  // subscription ("t", QoS 1), one message.
+  std::string v1(
+      "\x01\x01\x01t\x01\x01\x01t\x01p\x01"
+      "d\x01\x00",
+      14);
+  v1 += std::string("\x00\x00\x00\x00\x00\x00\x00\x2a", 8);
+  broker::SessionSnapshot out;
+  ASSERT_TRUE(store::decode_session("c", v1, out));
+  EXPECT_EQ(out.expiry_s, broker::kNeverExpires);
+  ASSERT_EQ(out.subscriptions.size(), 1u);
+  EXPECT_EQ(out.subscriptions[0].second.qos, 1);
+  ASSERT_EQ(out.messages.size(), 1u);
+  EXPECT_EQ(out.messages[0].msg->payload(), "p");
+  EXPECT_EQ(out.messages[0].msg->received_ms(), 42);
+  EXPECT_TRUE(out.messages[0].msg->properties().empty());
 }
 
 TEST(WriteBehindStore, ServesPendingValuesAndFlushesOnStop) {
