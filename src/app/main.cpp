@@ -4,8 +4,11 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "api/grpc_server.hpp"
@@ -14,6 +17,47 @@
 #include "app/store_factory.hpp"
 #include "auth/passwd.hpp"
 #include "net/server.hpp"
+
+namespace {
+
+std::string counted(size_t n, const char* what) {
+  return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
+}
+
+// SIGHUP: reads the password and ACL files again. Only when both load does the
+// new policy replace the current one, and then only for new connections
+// (connected clients keep what they were given at CONNECT). On any problem the
+// current policy stays, whatever it is: a bad edit never opens the broker up.
+void reload_auth(const auth::AuthOptions& options, broker::Broker& broker) {
+  if (options.password_file.empty() && options.acl_file.empty()) {
+    spdlog::info("received SIGHUP: no --password-file or --acl-file to reload");
+    return;
+  }
+  std::string error;
+  std::shared_ptr<const auth::Policy> next = auth::Policy::load(options, error);
+  if (!next) {
+    // One problem per line: "<file>:<line>: <reason>" or "<file>: <system error>".
+    std::istringstream problems(error);
+    for (std::string line; std::getline(problems, line);) {
+      spdlog::error("reload after SIGHUP: {}", line);
+    }
+    spdlog::error(
+        "reload after SIGHUP failed: still using the password file and ACL file loaded before");
+    return;
+  }
+  broker.set_auth_policy(next);
+  std::string what;
+  if (next->has_password_file()) {
+    what = "password file (" + counted(next->user_count(), "user") + ")";
+  }
+  if (next->has_acl()) {
+    if (!what.empty()) what += " and ";
+    what += "ACL file (" + counted(next->acl_rule_count(), "rule") + ")";
+  }
+  spdlog::info("received SIGHUP: reloaded {}; new connections use it", what);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::string_view(argv[1]) == "passwd") {
@@ -35,6 +79,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);  // reload the password and ACL files
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -82,18 +127,31 @@ int main(int argc, char** argv) {
                server.bound_address(), opts.server.tls ? "TLS" : "plain TCP", server.threads(),
                opts.server.broker.non_broker ? ", non-broker mode" : "");
 
-  // The main thread waits for a signal and, meanwhile, logs what the broker
-  // did in each interval (when it did anything).
+  // The main thread waits for a signal (SIGHUP reloads the password and ACL
+  // files, SIGINT and SIGTERM stop) and, meanwhile, logs what the broker did
+  // in each interval (when it did anything).
+  using Clock = std::chrono::steady_clock;
+  const auto interval = std::chrono::seconds(opts.stats_interval_s);
+  auto next_stats = Clock::now() + interval;
   int sig = 0;
   broker::StatsSnapshot last{};
   for (;;) {
     if (opts.stats_interval_s == 0) {
-      sigwait(&signals, &sig);
-      break;
+      if (sigwait(&signals, &sig) != 0) continue;
+    } else {
+      const auto left = std::max(Clock::duration::zero(), next_stats - Clock::now());
+      const auto whole = std::chrono::duration_cast<std::chrono::seconds>(left);
+      timespec wait{static_cast<time_t>(whole.count()),
+                    static_cast<long>(std::chrono::nanoseconds(left - whole).count())};
+      sig = sigtimedwait(&signals, nullptr, &wait);
     }
-    timespec wait{static_cast<time_t>(opts.stats_interval_s), 0};
-    sig = sigtimedwait(&signals, nullptr, &wait);
+    if (sig == SIGHUP) {
+      reload_auth(opts.auth, server.broker());
+      continue;
+    }
     if (sig > 0) break;
+    if (Clock::now() < next_stats) continue;  // interrupted early (EINTR)
+    next_stats = Clock::now() + interval;
     broker::StatsSnapshot now = server.broker().snapshot();
     if (now.messages_in != last.messages_in || now.messages_out != last.messages_out ||
         now.open_connections != last.open_connections) {

@@ -227,6 +227,7 @@ bool AclFile::parse(std::string_view text, std::string_view source, std::string&
   std::map<std::string, std::vector<Rule>, std::less<>> users;
   std::vector<Rule> static_patterns;   // the same for every client
   std::vector<Rule> dynamic_patterns;  // with %c or %u
+  size_t rule_lines = 0;               // topic and pattern lines
   std::string errors;
   std::vector<Rule>* block = &anonymous;  // "topic" lines go here
   detail::for_each_line(text, [&](size_t number, std::string_view line) {
@@ -262,6 +263,7 @@ bool AclFile::parse(std::string_view text, std::string_view source, std::string&
                   " ('+' and '#' must be whole levels, '#' only the last)");
     }
     Rule rule{access, std::string(filter)};
+    ++rule_lines;
     if (keyword == "topic") {
       block->push_back(std::move(rule));
     } else if (filter.find("%c") != std::string_view::npos ||
@@ -289,6 +291,7 @@ bool AclFile::parse(std::string_view text, std::string_view source, std::string&
   acl.no_block_ = build(nullptr);
   for (const auto& [name, rules] : users) acl.users_.emplace(name, build(&rules));
   acl.patterns_ = std::move(dynamic_patterns);
+  acl.rule_count_ = rule_lines;
   *this = std::move(acl);
   return true;
 }

@@ -101,6 +101,9 @@ class AclFile {
   // clients with the same user block then share one ClientRules.
   std::shared_ptr<const ClientRules> rules_for(const ClientIdentity& who) const;
 
+  // How many `topic` and `pattern` lines the file has (for logs).
+  size_t rule_count() const { return rule_count_; }
+
  private:
   struct Rule {
     Access access;
@@ -113,6 +116,7 @@ class AclFile {
   std::shared_ptr<const ClientRules> no_block_ = std::make_shared<const ClientRules>();
   std::map<std::string, std::shared_ptr<const ClientRules>, std::less<>> users_;
   std::vector<Rule> patterns_;  // those with %c or %u, substituted per client
+  size_t rule_count_ = 0;
 };
 
 }  // namespace auth

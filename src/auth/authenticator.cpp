@@ -138,6 +138,14 @@ bool Policy::may_subscribe(const ClientIdentity& who, std::string_view filter) c
   return !acl_ || rules_for(who)->may_subscribe(filter);
 }
 
+size_t Policy::user_count() const {
+  return passwords_ ? passwords_->size() : 0;
+}
+
+size_t Policy::acl_rule_count() const {
+  return acl_ ? acl_->rule_count() : 0;
+}
+
 std::string Policy::describe() const {
   if (!passwords_ && !acl_ && !options_.cert_cn_as_username && allow_anonymous_) {
     return "authentication and authorization off";

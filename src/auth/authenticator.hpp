@@ -86,6 +86,10 @@ class Policy {
   bool allow_anonymous() const { return allow_anonymous_; }
   bool has_password_file() const { return passwords_ != nullptr; }
   bool has_acl() const { return acl_ != nullptr; }
+  // Users in the password file and rules (topic and pattern lines) in the
+  // ACL file; 0 when that file is not configured. For logs.
+  size_t user_count() const;
+  size_t acl_rule_count() const;
   // Configurations that work but are probably not what was meant (e.g. an
   // ACL with unverified user names). Log them at start-up.
   const std::vector<std::string>& warnings() const { return warnings_; }

@@ -69,9 +69,11 @@ class Broker {
   void add_observer(PublishObserver* o) { observers_.push_back(o); }
 
   // Authentication and authorization; everything is allowed unless a policy
-  // with files is set (before the server starts).
-  void set_auth_policy(std::shared_ptr<const auth::Policy> p) { auth_policy_ = std::move(p); }
-  const std::shared_ptr<const auth::Policy>& auth_policy() const { return auth_policy_; }
+  // with files is set (nullptr: everything allowed again). Both are safe from
+  // any thread at any time (SIGHUP reload); auth_policy() returns a copy that
+  // stays valid however often the policy is replaced. Read at CONNECT only.
+  void set_auth_policy(std::shared_ptr<const auth::Policy> p) { auth_.replace(std::move(p)); }
+  std::shared_ptr<const auth::Policy> auth_policy() const { return auth_.policy(); }
   // Slow work (password hashing) that must not run on a worker thread.
   BlockingPool& blocking() { return blocking_; }
 
@@ -125,7 +127,7 @@ class Broker {
   std::vector<std::unique_ptr<Shard>> shards_;
   std::vector<PublishObserver*> observers_;
   PersistenceSink* persistence_ = nullptr;
-  std::shared_ptr<const auth::Policy> auth_policy_ = auth::Policy::open();
+  auth::Authenticator auth_;  // the current auth::Policy, swapped under a mutex
   BlockingPool blocking_{2};
   std::mutex sessions_mu_;
   std::unordered_map<std::string, std::shared_ptr<Session>> sessions_;

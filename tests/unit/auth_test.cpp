@@ -921,6 +921,19 @@ TEST(Acl, LoadFromFile) {
   EXPECT_TRUE(rules(acl, "c", "u")->may_subscribe("x/y"));
 }
 
+TEST(Acl, RuleCountIsTopicAndPatternLines) {
+  EXPECT_EQ(parse_acl("").rule_count(), 0u);
+  EXPECT_EQ(parse_acl("# only a comment\nuser u\n\n").rule_count(), 0u);
+  EXPECT_EQ(parse_acl("topic read a/#\nuser u\ntopic b\ntopic deny b/c\n"
+                      "pattern write d/%c\npattern read e/#\nuser u\ntopic f\n")
+                .rule_count(),
+            6u);
+  AclFile acl = parse_acl("topic a\n");
+  std::string error;
+  EXPECT_FALSE(acl.parse("topic a\nbad\n", "x", error));
+  EXPECT_EQ(acl.rule_count(), 0u);  // a failed parse leaves it empty
+}
+
 // ------------------------------------------------------------------ connect
 // decisions
 
@@ -1112,6 +1125,21 @@ TEST(Connect, LoadErrorsFromBothFiles) {
   o.acl_file = dir.file("missing");
   EXPECT_EQ(Policy::load(o, error), nullptr);
   EXPECT_TRUE(Contains(error, "missing: No such file or directory"));
+}
+
+TEST(Connect, UserAndRuleCounts) {
+  Files files;
+  EXPECT_EQ(Policy::open()->user_count(), 0u);
+  EXPECT_EQ(Policy::open()->acl_rule_count(), 0u);
+  AuthOptions o;
+  o.password_file = files.pw;
+  auto p = load_policy(o);
+  EXPECT_EQ(p->user_count(), 2u);
+  EXPECT_EQ(p->acl_rule_count(), 0u);
+  o.acl_file = files.acl;
+  p = load_policy(o);
+  EXPECT_EQ(p->user_count(), 2u);
+  EXPECT_EQ(p->acl_rule_count(), 4u);
 }
 
 TEST(Connect, ConnackCodes) {
