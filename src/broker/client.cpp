@@ -241,7 +241,7 @@ void Client::authenticate(const mqtt::Connect& c) {
   const bool cert = tls_common_name.has_value();
   const std::string_view cn = cert ? std::string_view(*tls_common_name) : std::string_view();
   if (!policy->has_password_file() || !c.username) {
-    finish_connect(policy->check_connect(c.username, c.password, cert, cn));
+    finish_connect(policy->check_connect(c.username, c.password, cert, cn), policy);
     return;
   }
   // A password check costs a PBKDF2 derivation (~100 ms): do it on the
@@ -255,22 +255,25 @@ void Client::authenticate(const mqtt::Connect& c) {
   b.blocking().post([&b, shard, conn, policy, user = std::string(*c.username),
                      password = std::move(password), cert, cn = std::string(cn)] {
     auth::ConnectResult r = policy->check_connect(user, password, cert, cn);
-    b.run_on_shard(shard, [&b, shard, conn, r = std::move(r)]() mutable {
+    b.run_on_shard(shard, [&b, shard, conn, policy, r = std::move(r)]() mutable {
       const auto& clients = b.shard(shard).clients();
       auto it = clients.find(conn);
-      if (it != clients.end() && !it->second->closing()) it->second->finish_connect(std::move(r));
+      if (it != clients.end() && !it->second->closing()) {
+        it->second->finish_connect(std::move(r), policy);
+      }
     });
   });
 }
 
-void Client::finish_connect(auth::ConnectResult r) {
+void Client::finish_connect(auth::ConnectResult r,
+                            const std::shared_ptr<const auth::Policy>& policy) {
   if (r.decision != auth::ConnectDecision::Accept) {
     return refuse(reason_code_for(auth::connack_code(r.decision)), r.reason);
   }
   username_ = std::move(r.username);
   std::optional<std::string_view> user;
   if (username_) user = *username_;
-  rules_ = shard_.broker().auth_policy()->rules_for({client_id_, user});
+  rules_ = policy->rules_for({client_id_, user});
   // A will is a publish the client makes later: it needs the same right now.
   if (will_ && !rules_->may_publish(will_->topic)) {
     return refuse(ReasonCode::NotAuthorized,

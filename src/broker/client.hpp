@@ -64,8 +64,10 @@ class Client {
   void* io = nullptr;  // the network layer's connection
   // Common Name of a verified TLS client certificate, set by the network layer.
   std::optional<std::string> tls_common_name;
-  // Completes a CONNECT once authentication decided (possibly off-thread).
-  void finish_connect(auth::ConnectResult r);
+  // Completes a CONNECT once authentication decided (possibly off-thread),
+  // taking the ACL rules from the same `policy` that checked the password (a
+  // SIGHUP reload between the two must not mix files).
+  void finish_connect(auth::ConnectResult r, const std::shared_ptr<const auth::Policy>& policy);
 
  private:
   enum class State : uint8_t { AwaitConnect, Attaching, Connected, Closed };
