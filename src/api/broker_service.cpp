@@ -44,7 +44,7 @@ void close_on_owner(broker::Broker& b, std::shared_ptr<broker::Session> s,
       done->set_value(false);
       return;
     }
-    c->close("disconnected through the gRPC API");
+    c->close("disconnected through the gRPC API", true, mqtt::ReasonCode::AdministrativeAction);
     done->set_value(true);
   });
 }
@@ -75,9 +75,15 @@ grpc::ServerUnaryReactor* BrokerService::Publish(grpc::CallbackServerContext* ct
     reactor->Finish(bad);
     return reactor;
   }
+  std::string props;
+  broker::MessageMeta meta;
+  if (grpc::Status bad_props = v5_properties(*req, props, meta); !bad_props.ok()) {
+    reactor->Finish(bad_props);
+    return reactor;
+  }
   auto msg = std::make_shared<const broker::Message>(
       req->topic(), req->payload(), static_cast<uint8_t>(req->qos()), req->retain(),
-      std::string_view{}, wall_clock_ms());
+      std::string_view{}, wall_clock_ms(), meta);
   broker_.publish_from_api(msg);
   hub_.on_api_publish(msg);
   spdlog::debug("gRPC {}: published {} bytes on {} (QoS {}{})", ctx->peer(), req->payload().size(),

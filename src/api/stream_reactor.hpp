@@ -10,11 +10,51 @@
 #include <string>
 
 #include "api/stream_hub.hpp"
+#include "broker/message.hpp"
+#include "mqtt/properties.hpp"
 
 namespace api {
 
+// Fills (or clears) the MQTT 5 fields of a stream message from `meta`.
+template <class Proto>
+void set_v5_metadata(const broker::MessageMeta& meta, Proto& out) {
+  out.clear_user_properties();
+  out.clear_content_type();
+  out.clear_response_topic();
+  out.clear_correlation_data();
+  out.clear_payload_utf8();
+  out.clear_message_expiry_interval();
+  if (meta.has_expiry) out.set_message_expiry_interval(meta.expiry_interval_s);
+  if (meta.properties.empty()) return;
+  for (const mqtt::Property& p : mqtt::Properties(meta.properties)) {
+    switch (p.id) {
+      case mqtt::PropertyId::UserProperty: {
+        auto* u = out.add_user_properties();
+        u->set_key(p.str.data(), p.str.size());
+        u->set_value(p.value.data(), p.value.size());
+        break;
+      }
+      case mqtt::PropertyId::ContentType:
+        out.set_content_type(p.str.data(), p.str.size());
+        break;
+      case mqtt::PropertyId::ResponseTopic:
+        out.set_response_topic(p.str.data(), p.str.size());
+        break;
+      case mqtt::PropertyId::CorrelationData:
+        out.set_correlation_data(p.str.data(), p.str.size());
+        break;
+      case mqtt::PropertyId::PayloadFormatIndicator:
+        out.set_payload_utf8(p.number == 1);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
 // `Proto` is a generated message with the fields of rpcserver.PublishedPacket
-// (device_id, topic, payload, qos, retain, received_unix_ms, dropped_before).
+// (device_id, topic, payload, qos, retain, received_unix_ms, dropped_before,
+// and the MQTT 5 metadata fields).
 template <class Proto>
 class StreamReactor final : public grpc::ServerWriteReactor<Proto>, public StreamSink {
  public:
@@ -39,6 +79,7 @@ class StreamReactor final : public grpc::ServerWriteReactor<Proto>, public Strea
     out_.set_retain(m.retain());
     out_.set_received_unix_ms(m.received_ms());
     out_.set_dropped_before(dropped_before);
+    set_v5_metadata(m.meta(), out_);
     grpc::WriteOptions options;
     if (more) options.set_buffer_hint();
     this->StartWrite(&out_, options);

@@ -7,6 +7,9 @@
 #include <cstdint>
 #include <string>
 
+#include "broker/message.hpp"
+#include "mqtt/codec5.hpp"
+#include "mqtt/properties.hpp"
 #include "mqtt/topic.hpp"
 
 namespace api {
@@ -56,6 +59,40 @@ inline grpc::Status check_publish(const std::string& topic, uint32_t qos) {
                           : "not a valid MQTT topic name (no '+' or '#', valid UTF-8): " + topic};
   }
   if (qos > 2) return {grpc::StatusCode::INVALID_ARGUMENT, "qos must be 0, 1 or 2"};
+  return grpc::Status::OK;
+}
+
+// The MQTT 5 properties of an API publish (user properties, content type,
+// response topic, correlation data, payload format, expiry) as the forwarded
+// property block of a broker::Message; `props` holds the bytes `meta` views.
+template <class Request>
+grpc::Status v5_properties(const Request& req, std::string& props, broker::MessageMeta& meta) {
+  mqtt::PropertyWriter w(props);
+  if (req.has_payload_utf8() && req.payload_utf8()) {
+    if (!mqtt::valid_payload_format(1, req.payload())) {
+      return {grpc::StatusCode::INVALID_ARGUMENT,
+              "payload_utf8 is set but the payload is not UTF-8"};
+    }
+    w.add_byte(mqtt::PropertyId::PayloadFormatIndicator, 1);
+  }
+  if (req.has_content_type()) w.add_string(mqtt::PropertyId::ContentType, req.content_type());
+  if (req.has_response_topic()) {
+    if (!mqtt::valid_topic_name(req.response_topic())) {
+      return {grpc::StatusCode::INVALID_ARGUMENT,
+              "response_topic is not a valid MQTT topic name: " + req.response_topic()};
+    }
+    w.add_string(mqtt::PropertyId::ResponseTopic, req.response_topic());
+  }
+  if (req.has_correlation_data()) {
+    w.add_string(mqtt::PropertyId::CorrelationData, req.correlation_data());
+  }
+  for (const auto& u : req.user_properties()) w.add_user_property(u.key(), u.value());
+  if (!w.ok()) {
+    return {grpc::StatusCode::INVALID_ARGUMENT, "a property is longer than 65,535 bytes"};
+  }
+  meta.properties = props;
+  meta.has_expiry = req.has_message_expiry_interval();
+  meta.expiry_interval_s = req.message_expiry_interval();
   return grpc::Status::OK;
 }
 
