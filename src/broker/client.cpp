@@ -333,6 +333,9 @@ void Client::attach(const std::shared_ptr<Session>& s, bool session_present) {
 void Client::handle_publish(const mqtt::Frame& f) {
   mqtt::PublishV5 p;
   if (auto r = v5() ? mqtt::decode_publish_v5(f, p) : mqtt::decode_publish(f, p); !r.ok()) {
+    if (r.reason == mqtt::kTopicAliasZero) {
+      return protocol_error(r.reason, ReasonCode::TopicAliasInvalid);
+    }
     return fail(r);
   }
   Session& s = *session_;

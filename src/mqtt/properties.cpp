@@ -13,6 +13,8 @@
 
 namespace mqtt {
 
+extern const char kTopicAliasZero[] = "topic alias 0";
+
 namespace {
 
 using detail::Reader;
@@ -212,7 +214,7 @@ DecodeResult check_value(const Property& p) {
       if (p.number == 0) return protocol_error("maximum packet size 0");
       break;
     case PropertyId::TopicAlias:
-      if (p.number == 0) return protocol_error("topic alias 0");  // [MQTT-3.3.2-8]
+      if (p.number == 0) return protocol_error(kTopicAliasZero);  // [MQTT-3.3.2-8]
       break;
     case PropertyId::SubscriptionIdentifier:
       if (p.number == 0) return protocol_error("subscription identifier 0");

@@ -5,7 +5,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+
 #include <unordered_map>
+#include "broker/message.hpp"
 
 #include "store/coalescer.hpp"
 #include "store/store.hpp"
@@ -29,6 +31,7 @@ struct StoredRetained {
   std::string_view payload;
   uint8_t qos = 0;
   int64_t updated_ms = 0;
+  broker::MessageMeta meta;  // MQTT 5 properties and expiry (where the backend keeps them)
 };
 
 class Backend {

@@ -582,7 +582,7 @@ bool CassandraBackend::load_retained(const std::function<void(const StoredRetain
         const auto& topic = rows.at(r, 0);
         const auto& payload = rows.at(r, 2);
         if (!topic || !payload || payload->empty()) return;
-        StoredRetained s{*topic, *payload, 0, 0};
+        StoredRetained s{*topic, *payload, 0, 0, {}};
         if (const auto& q = rows.at(r, 1)) {
           s.qos = static_cast<uint8_t>(std::clamp(cql::decode_int(*q).value_or(0), 0, 2));
         }

@@ -32,6 +32,19 @@ void put_i64(std::string& out, int64_t v) {
   for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((u >> (8 * i)) & 0xff));
 }
 
+// Flags in the first byte of a retained value, above the QoS bits.
+constexpr uint8_t kRetainedV5 = 0x80;
+constexpr uint8_t kRetainedExpiry = 0x40;
+
+void put_u32(std::string& out, uint32_t v) {
+  for (int i = 3; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+uint32_t get_u32(std::string_view in) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<uint8_t>(in[static_cast<size_t>(i)]);
+  return v;
+}
+
 int64_t get_i64(std::string_view in) {
   uint64_t v = 0;
   for (size_t i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(in[i]);
@@ -79,9 +92,18 @@ bool RocksDbBackend::write(WriteSet& ws, std::string& error) {
       wb.Delete(prefixed('R', topic));
       continue;
     }
+    // qos | flags, received ms, [expiry, properties,] payload: a message with
+    // MQTT 5 metadata sets kRetainedV5 and carries it before the payload.
+    const bool v5 = msg->has_expiry() || !msg->properties().empty();
     value.clear();
-    value.push_back(static_cast<char>(msg->qos()));
+    value.push_back(static_cast<char>(msg->qos() | (v5 ? kRetainedV5 : 0) |
+                                      (msg->has_expiry() ? kRetainedExpiry : 0)));
     put_i64(value, msg->received_ms());
+    if (v5) {
+      put_u32(value, msg->expiry_interval_s());
+      put_u32(value, static_cast<uint32_t>(msg->properties().size()));
+      value.append(msg->properties());
+    }
     value.append(msg->payload());
     wb.Put(prefixed('R', topic), value);
   }
@@ -140,7 +162,20 @@ bool RocksDbBackend::load_retained(const std::function<void(const StoredRetained
       'R',
       [&](std::string_view topic, std::string_view v) {
         if (v.size() < 9) return;
-        fn(StoredRetained{topic, v.substr(9), static_cast<uint8_t>(v[0]), get_i64(v.substr(1))});
+        const auto flags = static_cast<uint8_t>(v[0]);
+        StoredRetained r{
+            topic, v.substr(9), static_cast<uint8_t>(flags & 0x03), get_i64(v.substr(1)), {}};
+        if (flags & kRetainedV5) {
+          if (v.size() < 17) return;
+          const uint32_t expiry = get_u32(v.substr(9));
+          const uint32_t props_len = get_u32(v.substr(13));
+          if (v.size() - 17 < props_len) return;
+          r.meta.properties = v.substr(17, props_len);
+          r.meta.has_expiry = (flags & kRetainedExpiry) != 0;
+          r.meta.expiry_interval_s = expiry;
+          r.payload = v.substr(17 + props_len);
+        }
+        fn(r);
       },
       error);
 }

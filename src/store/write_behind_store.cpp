@@ -28,8 +28,8 @@ void WriteBehindStore::restore_into(broker::Broker& b) {
   size_t retained = 0, sessions = 0, bad = 0;
   if (!backend_->load_retained(
           [&](const StoredRetained& r) {
-            b.retained().restore(std::make_shared<const broker::Message>(r.topic, r.payload, r.qos,
-                                                                         true, "", r.updated_ms));
+            b.retained().restore(std::make_shared<const broker::Message>(
+                r.topic, r.payload, r.qos, true, "", r.updated_ms, r.meta));
             ++retained;
           },
           error)) {

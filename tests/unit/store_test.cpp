@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include <filesystem>
 #include <memory>
 
@@ -114,6 +116,38 @@ TEST(RocksDbBackend, WritesAndReadsBackAcrossReopen) {
   ASSERT_EQ(sessions[0].messages.size(), 1u);
   EXPECT_EQ(sessions[0].messages[0].msg->payload(), "queued");
   EXPECT_EQ(sessions[0].messages[0].qos, 1);
+}
+
+TEST(RocksDbBackend, RetainedKeepsMqtt5PropertiesAndExpiry) {
+  TempDir dir;
+  const std::string props("\x03\x00\x04text\x26\x00\x01k\x00\x01v", 14);
+  {
+    store::RocksDbBackend db(dir.str());
+    std::string error;
+    ASSERT_TRUE(db.open(error)) << error;
+    store::WriteSet ws;
+    ws.retained["v5"] = std::make_shared<const broker::Message>(
+        "v5", "payload", 2, true, "", 77, broker::MessageMeta{props, true, 30});
+    ws.retained["v5-no-expiry"] = std::make_shared<const broker::Message>(
+        "v5-no-expiry", "p2", 1, true, "", 78, broker::MessageMeta{props, false, 0});
+    ws.retained["v3"] = std::make_shared<const broker::Message>("v3", "plain", 1, true, "", 79);
+    ASSERT_TRUE(db.write(ws, error)) << error;
+  }
+  store::RocksDbBackend db(dir.str());
+  std::string error;
+  ASSERT_TRUE(db.open(error)) << error;
+  std::map<std::string, std::string> got;
+  ASSERT_TRUE(db.load_retained(
+      [&](const store::StoredRetained& r) {
+        got[std::string(r.topic)] =
+            std::string(r.payload) + "|q" + std::to_string(r.qos) + "|" +
+            std::to_string(r.updated_ms) + "|" + std::string(r.meta.properties) + "|" +
+            (r.meta.has_expiry ? std::to_string(r.meta.expiry_interval_s) : std::string("-"));
+      },
+      error));
+  EXPECT_EQ(got["v5"], "payload|q2|77|" + props + "|30");
+  EXPECT_EQ(got["v5-no-expiry"], "p2|q1|78|" + props + "|-");
+  EXPECT_EQ(got["v3"], "plain|q1|79||-");
 }
 
 TEST(SessionCodec, RejectsTruncatedSnapshots) {
