@@ -85,6 +85,7 @@ class Session {
   // The connection that held the session when it went offline (its registry
   // claim, for expiry); 0 for a session restored from storage.
   uint64_t last_conn_id = 0;
+  bool timed = false;  // in its owner shard's list of sessions with a deadline
   // Filter as subscribed ("$share/g/f" for a shared subscription) -> options.
   std::map<std::string, SubOptions, std::less<>> subscriptions;
   std::vector<OutboundFlight> inflight;  // in send order

@@ -157,6 +157,7 @@ void Shard::handle_takeover(InboxItem& item) {
   s->clean = item.expiry_s == 0;
   s->expiry_s = item.expiry_s;
   s->expires_at_ms = 0;
+  s->timed = false;  // this shard's list drops it (see expire_sessions)
   attach.flag = present;
   s->owner.store(item.from, std::memory_order_release);
   send_attach(item.from, attach);
@@ -220,7 +221,12 @@ void Shard::schedule_offline_session(const std::shared_ptr<Session>& s) {
     s->expires_at_ms = now_ms_ + int64_t{s->expiry_s} * 1000;
     if (s->expires_at_ms == 0) s->expires_at_ms = 1;
   }
-  if (s->expires_at_ms != 0 || s->pending_will) timed_sessions_.push_back(s);
+  // Once in the list is enough: a client that reconnects and drops again
+  // within its expiry only moves its deadline.
+  if ((s->expires_at_ms != 0 || s->pending_will) && !s->timed) {
+    s->timed = true;
+    timed_sessions_.push_back(s);
+  }
 }
 
 void Shard::publish_pending_will(Session& s) {
@@ -235,9 +241,13 @@ void Shard::expire_sessions() {
   size_t keep = 0;
   for (size_t i = 0; i < timed_sessions_.size(); ++i) {
     std::shared_ptr<Session>& s = timed_sessions_[i];
-    // Online again, or moved to another shard: whoever has it now reschedules
-    // it when it next goes offline.
-    if (s->client || s->owner.load(std::memory_order_acquire) != index_) continue;
+    // Moved to another shard: no longer ours to touch (handle_takeover reset
+    // `timed`; the new owner schedules it when it next goes offline).
+    if (s->owner.load(std::memory_order_acquire) != index_) continue;
+    if (s->client) {  // online again
+      s->timed = false;
+      continue;
+    }
     if (s->pending_will && now_ms_ >= s->will_due_ms) publish_pending_will(*s);
     if (s->expires_at_ms != 0 && now_ms_ >= s->expires_at_ms) {
       // The session ends: a will still waiting goes now [MQTT-3.1.3-9].
@@ -247,9 +257,13 @@ void Shard::expire_sessions() {
                      s->expiry_s);
       }
       s->expires_at_ms = 0;
+      s->timed = false;
       continue;
     }
-    if (!s->pending_will && s->expires_at_ms == 0) continue;
+    if (!s->pending_will && s->expires_at_ms == 0) {
+      s->timed = false;
+      continue;
+    }
     if (keep != i) timed_sessions_[keep] = std::move(s);
     ++keep;
   }

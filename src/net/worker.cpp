@@ -19,6 +19,7 @@
 #include "broker/broker.hpp"
 #include "broker/client.hpp"
 #include "broker/shard.hpp"
+#include "mqtt/reason_code.hpp"
 
 namespace net {
 
@@ -397,7 +398,8 @@ void Worker::close_all() {
   batch_.clear();
   for (const auto& [id, client] : shard_->clients()) batch_.push_back(client);
   for (broker::Client* client : batch_) {
-    client->close("server shutting down", /*publish_will=*/false);
+    client->close("server shutting down", /*publish_will=*/false,
+                  mqtt::ReasonCode::ServerShuttingDown);
     flush(conn_of(client));
   }
   for (broker::Client* client : batch_) destroy(client);
