@@ -48,6 +48,7 @@ def test_unacceptable_protocol_level(server, name, level):
         assert [(p.ptype, p.body[1:]) for p in packets] == [(CONNACK, b"\x01")]
 
 
+@pytest.mark.ours_only(reason="the CONNACK before closing is optional (4.13); Mosquitto just closes")
 def test_v5_connect_without_properties_gets_malformed_reason(server):
     """A level-5 CONNECT laid out as 3.1.1 (no property length) is a malformed MQTT 5 CONNECT:
     the server answers with a v5 CONNACK carrying reason code 0x81 and closes [MQTT-3.1.4-1]
