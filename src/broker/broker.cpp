@@ -114,6 +114,7 @@ void Broker::discard_session_state(Session& s) {
   for (const auto& [filter, o] : s.subscriptions) index_.unsubscribe(filter, &s);
   s.subscriptions.clear();
   s.inflight.clear();
+  s.held_back = 0;
   s.queue.clear();
   s.incoming_qos2.clear();
 }

@@ -441,6 +441,11 @@ void Client::handle_ack(const mqtt::Frame& f) {
   Session& s = *session_;
   auto flight = std::find_if(s.inflight.begin(), s.inflight.end(),
                              [&](const OutboundFlight& x) { return x.packet_id == a.packet_id; });
+  if (flight != s.inflight.end() && flight->held_back) {
+    // Acknowledged from the previous connection's copy: no need to resend it.
+    flight->held_back = false;
+    --s.held_back;
+  }
   switch (a.type) {
     case mqtt::PacketType::Puback:
       if (flight != s.inflight.end() && flight->qos == 1) s.inflight.erase(flight);
@@ -683,6 +688,7 @@ uint32_t Client::send_window() const {
 void Client::pump_queue() {
   Session& s = *session_;
   const uint32_t window = send_window();
+  if (s.held_back > 0) send_held_back(window);
   while (!s.queue.empty() && s.inflight.size() < window) {
     QueuedDelivery d = std::move(s.queue.front());
     s.queue.pop_front();
@@ -695,18 +701,44 @@ void Client::pump_queue() {
   shard_.mark_dirty(this);
 }
 
+void Client::send_held_back(uint32_t window) {
+  Session& s = *session_;
+  size_t unacked = s.inflight.size() - s.held_back;
+  for (auto it = s.inflight.begin(); it != s.inflight.end() && s.held_back > 0;) {
+    if (!it->held_back) {
+      ++it;
+      continue;
+    }
+    if (unacked >= window) break;
+    it->held_back = false;
+    --s.held_back;
+    // Resent with its original packet id and DUP [MQTT-4.4.0-1].
+    if (!write_publish(it->msg, it->qos, it->packet_id, it->retain, true, it->sub_id, false)) {
+      it = s.inflight.erase(it);  // now too large for this client: dropped
+      continue;
+    }
+    ++unacked;
+    ++it;
+  }
+}
+
 void Client::resend_inflight() {
   // Unacknowledged messages go again, in order, with DUP set [MQTT-4.4.0-1];
-  // delivery has started, so they no longer expire, but one now too large for
-  // the client is dropped.
-  auto& inflight = session_->inflight;
-  std::erase_if(inflight, [this](const OutboundFlight& fl) {
+  // delivery has started, so they no longer expire. No more than the client's
+  // Receive Maximum go at once [MQTT-3.3.4-9]: the rest are held back and
+  // resent as acknowledgements come (pump_queue).
+  Session& s = *session_;
+  s.held_back = 0;
+  for (OutboundFlight& fl : s.inflight) {
     if (fl.released) {
-      send_ack(mqtt::PacketType::Pubrel, fl.packet_id);
-      return false;
+      send_ack(mqtt::PacketType::Pubrel, fl.packet_id);  // counts: awaits PUBCOMP
+      fl.held_back = false;
+    } else {
+      fl.held_back = true;
+      ++s.held_back;
     }
-    return !write_publish(fl.msg, fl.qos, fl.packet_id, fl.retain, true, fl.sub_id, false);
-  });
+  }
+  send_held_back(send_window());
   shard_.mark_dirty(this);
 }
 

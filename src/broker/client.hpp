@@ -102,6 +102,8 @@ class Client {
                      uint32_t sub_id, bool check_expiry = true);
   uint32_t send_window() const;
   void pump_queue();
+  // Resends flights held back after a resume while the window has room.
+  void send_held_back(uint32_t window);
   void resend_inflight();
   void send_retained(std::string_view filter, uint8_t granted, uint32_t sub_id);
 

@@ -46,6 +46,9 @@ struct OutboundFlight {
   bool released = false;  // QoS 2: PUBREC received, PUBREL sent, waiting for PUBCOMP
   MessagePtr msg;
   uint32_t sub_id = 0;  // Subscription Identifier it matched (v5)
+  // Not yet resent on this connection: held back after a resume because the
+  // client's Receive Maximum is smaller than what was in flight.
+  bool held_back = false;
 };
 
 // A QoS 1/2 message waiting for room in the inflight window.
@@ -92,6 +95,7 @@ class Session {
   Ring<QueuedDelivery> queue;
   std::vector<uint16_t> incoming_qos2;  // ids of QoS 2 PUBLISHes awaiting PUBREL
   uint16_t last_packet_id = 0;
+  uint32_t held_back = 0;      // flights with held_back set
   uint64_t dropped = 0;        // messages dropped because the queue was full
   bool persist_dirty = false;  // changed since the last snapshot
   bool persisted = false;      // a snapshot was handed to storage

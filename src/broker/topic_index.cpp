@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <mutex>
+#include <tuple>
 
 #include "broker/session.hpp"
 #include "mqtt/topic.hpp"
@@ -231,7 +232,7 @@ void TopicIndex::match(std::string_view topic, std::vector<Subscriber>& out) con
   // Retain As Published.
   if (out.size() - start > 1) {
     auto first = out.begin() + static_cast<std::ptrdiff_t>(start);
-    auto key = [](const Subscriber& x) { return std::pair(x.session.get(), x.sub_id); };
+    auto key = [](const Subscriber& x) { return std::tuple(x.session.get(), x.group, x.sub_id); };
     std::sort(first, out.end(), [&](const Subscriber& a, const Subscriber& b) {
       return key(a) < key(b) || (key(a) == key(b) && a.qos > b.qos);
     });
@@ -268,6 +269,7 @@ void TopicIndex::add_matches(const std::vector<Subscriber>& list,
     // Racing publishers may both pick the same member now and then; no harm.
     g->next.store(static_cast<uint32_t>(pick + 1), std::memory_order_relaxed);
     out.push_back(g->members[pick]);
+    out.back().group = g.get();
   }
 }
 

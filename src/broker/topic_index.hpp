@@ -28,6 +28,10 @@ struct Subscriber {
   bool no_local = false;
   bool retain_as_published = false;
   uint32_t sub_id = 0;
+  // The shared-subscription group this delivery was picked for; null for a
+  // plain subscription. A group's copy is its own: never merged with the
+  // session's plain one or another group's (4.8.2).
+  const void* group = nullptr;
 };
 
 class TopicIndex {
@@ -49,7 +53,8 @@ class TopicIndex {
 
   // Appends every subscriber whose filter matches `topic` to `out`: one entry
   // per session and Subscription Identifier, with the highest granted QoS of
-  // its matching filters (so a 3.1.1 session gets one entry). `out` is reused
+  // its matching filters (so a 3.1.1 session gets one entry), plus one per
+  // matching shared-subscription group. `out` is reused
   // by the caller, so steady-state matching does not allocate.
   void match(std::string_view topic, std::vector<Subscriber>& out) const;
 

@@ -304,17 +304,13 @@ TEST(TopicIndexShared, MatchAppendsWithoutTouchingEarlierEntries) {
   EXPECT_EQ(out[1].qos, 1);
 }
 
-// BUG: 4.8.2 says "If a Client has a Shared Subscription and a Non-shared
-// Subscription and a message matches both of them, the Client will receive a
-// copy of the message by virtue of it having the Non-shared Subscription. A
-// second copy of the message will be delivered to one of the subscribers to
-// the Shared Subscription, and this could result in a second copy being sent
-// to this Client." TopicIndex::match merges the group's pick with the plain
-// subscription when both have the same Subscription Identifier (or none), so
-// the client gets one copy where the spec (and Mosquitto) give two. The same
-// merge swallows the copy of a second group whose turn also falls on it
-// (each Shared Subscription delivers the message to one of its members).
-TEST(TopicIndexShared, DISABLED_SharedAndNonSharedSubscriptionGiveTwoCopies) {
+// 4.8.2: "If a Client has a Shared Subscription and a Non-shared Subscription
+// and a message matches both of them, the Client will receive a copy of the
+// message by virtue of it having the Non-shared Subscription. A second copy of
+// the message will be delivered to one of the subscribers to the Shared
+// Subscription, and this could result in a second copy being sent to this
+// Client." Likewise each group delivers its own copy, even to the same member.
+TEST(TopicIndexShared, SharedAndNonSharedSubscriptionGiveTwoCopies) {
   TopicIndex idx;
   auto a = session("a");
   idx.subscribe("t", a, opts(1));
