@@ -125,12 +125,14 @@ void Client::handle(const mqtt::Frame& f) {
     case PacketType::Unsubscribe:
       handle_unsubscribe(f);
       break;
-    case PacketType::Pingreq:
+    case PacketType::Pingreq: {
       if (auto r = mqtt::decode_empty(f); !r.ok()) return fail(r);
-      scratch_.clear();
-      mqtt::encode_pingresp(scratch_);
-      write(scratch_);
+      std::string& scratch = shard_.scratch_packet();
+      scratch.clear();
+      mqtt::encode_pingresp(scratch);
+      write(scratch);
       break;
+    }
     case PacketType::Disconnect:
       handle_disconnect(f);
       break;
@@ -200,7 +202,7 @@ void Client::handle_connect(const mqtt::Frame& f) {
       w.expiry_interval_s = wp.message_expiry_interval.value_or(0);
       w.delay_s = wp.will_delay_interval;
     }
-    will_ = std::move(w);
+    will_ = std::make_unique<StoredWill>(std::move(w));
   }
   authenticate(c);
 }
@@ -358,11 +360,12 @@ void Client::handle_publish(const mqtt::Frame& f) {
       return;
     }
     if (!p.props.properties.empty()) {
-      forwarded_.clear();
-      mqtt::PropertyWriter w(forwarded_);
+      std::string& forwarded = shard_.scratch_properties();
+      forwarded.clear();
+      mqtt::PropertyWriter w(forwarded);
       w.add_except(p.props.properties, {PropertyId::TopicAlias, PropertyId::SubscriptionIdentifier,
                                         PropertyId::MessageExpiryInterval});
-      meta.properties = forwarded_;
+      meta.properties = forwarded;
       meta.has_expiry = p.props.message_expiry_interval.has_value();
       meta.expiry_interval_s = p.props.message_expiry_interval.value_or(0);
     }
@@ -414,8 +417,10 @@ bool Client::resolve_topic_alias(mqtt::PublishV5& p) {
                    ReasonCode::TopicAliasInvalid);
     return false;
   }
-  if (in_aliases_.size() < alias) in_aliases_.resize(alias);
-  std::string& slot = in_aliases_[alias - 1u];
+  if (!aliases_) aliases_ = std::make_unique<TopicAliases>();
+  auto& in = aliases_->in;
+  if (in.size() < alias) in.resize(alias);
+  std::string& slot = in[alias - 1u];
   if (p.topic.empty()) {
     if (slot.empty()) {
       protocol_error(fmt::format("topic alias {} used before it was set", alias));
@@ -528,17 +533,18 @@ void Client::handle_subscribe(const mqtt::Frame& f) {
     with_retained[i] = !shared && (o.retain_handling == 0 || (o.retain_handling == 1 && !existed));
   }
   shard_.mark_session_changed(session_);
-  scratch_.clear();
+  std::string& scratch = shard_.scratch_packet();
+  scratch.clear();
   if (v5()) {
-    mqtt::encode_suback_v5(scratch_, sub.packet_id, codes);
+    mqtt::encode_suback_v5(scratch, sub.packet_id, codes);
   } else {
     std::vector<uint8_t> wire(codes.size());
     for (size_t i = 0; i < codes.size(); ++i) {
       wire[i] = mqtt::is_failure(codes[i]) ? mqtt::kSubackFailure : static_cast<uint8_t>(codes[i]);
     }
-    mqtt::encode_suback(scratch_, sub.packet_id, wire);
+    mqtt::encode_suback(scratch, sub.packet_id, wire);
   }
-  write(scratch_);
+  write(scratch);
   for (size_t i = 0; i < sub.topics.size(); ++i) {
     if (with_retained[i]) {
       send_retained(sub.topics[i].filter, static_cast<uint8_t>(codes[i]),
@@ -576,13 +582,14 @@ void Client::handle_unsubscribe(const mqtt::Frame& f) {
     if (it != s.subscriptions.end()) s.subscriptions.erase(it);
   }
   shard_.mark_session_changed(session_);
-  scratch_.clear();
+  std::string& scratch = shard_.scratch_packet();
+  scratch.clear();
   if (v5()) {
-    mqtt::encode_unsuback_v5(scratch_, u.packet_id, codes);
+    mqtt::encode_unsuback_v5(scratch, u.packet_id, codes);
   } else {
-    mqtt::encode_unsuback(scratch_, u.packet_id);
+    mqtt::encode_unsuback(scratch, u.packet_id);
   }
-  write(scratch_);
+  write(scratch);
 }
 
 void Client::handle_disconnect(const mqtt::Frame& f) {
@@ -649,8 +656,9 @@ bool Client::write_publish(const MessagePtr& m, uint8_t qos, uint16_t packet_id,
     out_.append_publish(m, qos, packet_id, retain, dup);
     return true;
   }
-  extra_.clear();
-  mqtt::PropertyWriter w(extra_);
+  std::string& extra = shard_.scratch_delivery_properties();
+  extra.clear();
+  mqtt::PropertyWriter w(extra);
   // The time left goes with it [MQTT-3.3.2-6].
   if (m->has_expiry())
     w.add_u32(PropertyId::MessageExpiryInterval, std::max(1u, m->remaining_s(now)));
@@ -658,25 +666,27 @@ bool Client::write_publish(const MessagePtr& m, uint8_t qos, uint16_t packet_id,
   uint16_t alias = 0;
   bool omit_topic = false;
   if (out_alias_limit_ > 0) {
-    if (auto it = out_aliases_.find(m->topic()); it != out_aliases_.end()) {
+    if (!aliases_) aliases_ = std::make_unique<TopicAliases>();
+    auto& out = aliases_->out;
+    if (auto it = out.find(m->topic()); it != out.end()) {
       alias = it->second;
       omit_topic = true;
-    } else if (out_aliases_.size() < out_alias_limit_) {
-      alias = static_cast<uint16_t>(out_aliases_.size() + 1);
+    } else if (out.size() < out_alias_limit_) {
+      alias = static_cast<uint16_t>(out.size() + 1);
     }
     if (alias != 0) w.add_u16(PropertyId::TopicAlias, alias);
   }
   const size_t size =
       mqtt::publish_packet_size_v5(qos, omit_topic ? 0 : m->topic().size(),
-                                   m->properties().size() + extra_.size(), m->payload().size());
+                                   m->properties().size() + extra.size(), m->payload().size());
   // Never above the client's Maximum Packet Size: dropped as if sent [MQTT-3.1.2-24/25].
   if (size == 0 || (client_max_packet_ != 0 && size > client_max_packet_)) {
     spdlog::debug("client {}: {}-byte PUBLISH on '{}' exceeds its maximum packet size {}, dropped",
                   client_id_, size, m->topic(), client_max_packet_);
     return false;
   }
-  if (alias != 0 && !omit_topic) out_aliases_.emplace(std::string(m->topic()), alias);
-  out_.append_publish_v5(m, qos, packet_id, retain, dup, extra_, omit_topic);
+  if (alias != 0 && !omit_topic) aliases_->out.emplace(std::string(m->topic()), alias);
+  out_.append_publish_v5(m, qos, packet_id, retain, dup, extra, omit_topic);
   return true;
 }
 
@@ -743,20 +753,22 @@ void Client::resend_inflight() {
 }
 
 void Client::send_ack(mqtt::PacketType type, uint16_t packet_id, ReasonCode code) {
-  scratch_.clear();
+  std::string& scratch = shard_.scratch_packet();
+  scratch.clear();
   if (v5()) {
-    mqtt::encode_ack_v5(scratch_, type, packet_id, code);
+    mqtt::encode_ack_v5(scratch, type, packet_id, code);
   } else {
-    mqtt::encode_ack(scratch_, type, packet_id);
+    mqtt::encode_ack(scratch, type, packet_id);
   }
-  write(scratch_);
+  write(scratch);
 }
 
 void Client::send_connack(bool present, mqtt::ConnackCode code) {
   if (v5()) return send_connack_v5(present, reason_code_for(code));
-  scratch_.clear();
-  mqtt::encode_connack(scratch_, present, code);
-  write(scratch_);
+  std::string& scratch = shard_.scratch_packet();
+  scratch.clear();
+  mqtt::encode_connack(scratch, present, code);
+  write(scratch);
 }
 
 void Client::send_connack_v5(bool present, ReasonCode code) {
@@ -774,9 +786,10 @@ void Client::send_connack_v5(bool present, ReasonCode code) {
     if (assigned_id_) c.props.assigned_client_identifier = client_id_;
     if (server_keep_alive_) c.props.server_keep_alive = keep_alive_s_;
   }
-  scratch_.clear();
-  mqtt::encode_connack_v5(scratch_, c);
-  write(scratch_);
+  std::string& scratch = shard_.scratch_packet();
+  scratch.clear();
+  mqtt::encode_connack_v5(scratch, c);
+  write(scratch);
 }
 
 void Client::write(std::string_view bytes) {
@@ -818,9 +831,10 @@ void Client::close(std::string_view reason, bool publish_will, std::optional<Rea
   if (code && v5() && state_ == State::Connected) {
     mqtt::DisconnectV5 d;
     d.reason_code = *code;
-    scratch_.clear();
-    mqtt::encode_disconnect_v5(scratch_, d);
-    write(scratch_);
+    std::string& scratch = shard_.scratch_packet();
+    scratch.clear();
+    mqtt::encode_disconnect_v5(scratch, d);
+    write(scratch);
   }
   closing_ = true;
   close_reason_ = reason;
@@ -846,8 +860,7 @@ void Client::on_closed(std::string_view reason) {
     // MQTT 5 Will Delay Interval: the session keeps the will until the delay
     // or the session ends; a reconnect in time cancels it [MQTT-3.1.3-9].
     s->will_due_ms = shard_.now_ms() + int64_t{will_->delay_s} * 1000;
-    s->pending_will = std::move(*will_);
-    will_.reset();
+    s->pending_will = std::move(will_);
   }
   if (s->clean) {
     shard_.broker().release_session(s, conn_id_);

@@ -112,12 +112,11 @@ class Client {
   std::string remote_;
   std::string client_id_;
   std::shared_ptr<Session> session_;
-  std::optional<StoredWill> will_;  // until the connection ends
+  std::unique_ptr<StoredWill> will_;  // until the connection ends
   std::optional<std::string> username_;
   std::shared_ptr<const auth::ClientRules> rules_ = auth::ClientRules::allow_all();
   uint64_t refused_publishes_ = 0;
   OutQueue out_;
-  std::string scratch_;  // small outgoing packets are encoded here first
   State state_ = State::AwaitConnect;
   uint8_t level_ = 0;
   bool clean_ = true;
@@ -131,17 +130,20 @@ class Client {
   uint16_t out_alias_limit_ = 0;         // topic aliases we may use towards it
   bool assigned_id_ = false;             // we chose its client id
   bool server_keep_alive_ = false;       // we overrode its keep-alive
-  std::vector<std::string> in_aliases_;  // client -> server, index alias - 1
-  struct TopicHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view t) const noexcept {
-      return std::hash<std::string_view>{}(t);
-    }
+  // MQTT 5 topic aliases of this connection, allocated on first use so that
+  // other connections pay one pointer.
+  struct TopicAliases {
+    struct TopicHash {
+      using is_transparent = void;
+      size_t operator()(std::string_view t) const noexcept {
+        return std::hash<std::string_view>{}(t);
+      }
+    };
+    std::vector<std::string> in;  // client -> server, index alias - 1
+    // Server -> client, looked up per message without a copy of the topic.
+    std::unordered_map<std::string, uint16_t, TopicHash, std::equal_to<>> out;
   };
-  // Server -> client aliases, looked up per message without a copy of the topic.
-  std::unordered_map<std::string, uint16_t, TopicHash, std::equal_to<>> out_aliases_;
-  std::string forwarded_;  // a PUBLISH's forwarded properties, rebuilt per message
-  std::string extra_;      // one delivery's own properties, rebuilt per message
+  std::unique_ptr<TopicAliases> aliases_;
   int64_t created_ms_ = 0;
   int64_t last_rx_ms_ = 0;
   std::string close_reason_;

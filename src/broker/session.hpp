@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -83,7 +84,7 @@ class Session {
   // Monotonic ms at which the offline session expires; 0 while online or never.
   int64_t expires_at_ms = 0;
   // A will waiting for its delay (or for the session's end) to run out.
-  std::optional<StoredWill> pending_will;
+  std::unique_ptr<StoredWill> pending_will;  // (a pointer: most sessions have none)
   int64_t will_due_ms = 0;
   // The connection that held the session when it went offline (its registry
   // claim, for expiry); 0 for a session restored from storage.

@@ -231,9 +231,8 @@ void Shard::schedule_offline_session(const std::shared_ptr<Session>& s) {
 
 void Shard::publish_pending_will(Session& s) {
   if (!s.pending_will) return;
-  StoredWill w = std::move(*s.pending_will);
-  s.pending_will.reset();
-  publish_from_device(make_will_message(w, s.client_id()));
+  std::unique_ptr<StoredWill> w = std::move(s.pending_will);
+  publish_from_device(make_will_message(*w, s.client_id()));
 }
 
 void Shard::expire_sessions() {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -96,6 +97,13 @@ class Shard {
   // Publishes a session's pending will now (its delay ran out, or the session ends).
   void publish_pending_will(Session& s);
   std::vector<Client*>& dirty() { return dirty_; }
+  // Buffers for MQTT 5 properties built and used within one call on this
+  // shard's thread (a PUBLISH's forwarded block; one delivery's own block),
+  // shared by its connections instead of held by each.
+  std::string& scratch_properties() { return scratch_properties_; }
+  // Small packets (acks, CONNACK, ...) are encoded here, then copied out.
+  std::string& scratch_packet() { return scratch_packet_; }
+  std::string& scratch_delivery_properties() { return scratch_delivery_properties_; }
   std::vector<Client*>& closing() { return closing_; }
 
  private:
@@ -119,6 +127,9 @@ class Shard {
   std::vector<std::shared_ptr<Session>> changed_sessions_;
   // Offline sessions with a deadline (expiry or will delay); checked each tick.
   std::vector<std::shared_ptr<Session>> timed_sessions_;
+  std::string scratch_properties_;
+  std::string scratch_packet_;
+  std::string scratch_delivery_properties_;
 };
 
 }  // namespace broker
