@@ -777,12 +777,17 @@ void Client::send_connack_v5(bool present, ReasonCode code) {
   c.session_present = present;
   c.reason_code = code;
   if (code == ReasonCode::Success) {
-    // What the client must respect; absent values mean "no limit / available".
+    // What the client must respect; an absent limit means "none".
     if (cfg.max_inflight < 65535) c.props.receive_maximum = static_cast<uint16_t>(cfg.max_inflight);
     if (cfg.max_packet_size < kProtocolMaxPacket) {
       c.props.maximum_packet_size = static_cast<uint32_t>(cfg.max_packet_size);
     }
     c.props.topic_alias_maximum = cfg.topic_alias_max;
+    // Said explicitly, though absent means the same, for clients that show them.
+    c.props.retain_available = true;
+    c.props.wildcard_subscription_available = true;
+    c.props.subscription_identifiers_available = true;
+    c.props.shared_subscription_available = true;
     if (assigned_id_) c.props.assigned_client_identifier = client_id_;
     if (server_keep_alive_) c.props.server_keep_alive = keep_alive_s_;
   }

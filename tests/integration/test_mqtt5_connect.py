@@ -37,6 +37,20 @@ def test_connack_properties(server):
         assert len(c.props.all(pid)) <= 1, f"property {pid:#x} more than once: {c.props}"
 
 
+@pytest.mark.parametrize("pid", [P.RETAIN_AVAILABLE, P.WILDCARD_SUBSCRIPTION_AVAILABLE,
+                                 P.SUBSCRIPTION_IDENTIFIER_AVAILABLE, P.SHARED_SUBSCRIPTION_AVAILABLE],
+                         ids=["retain", "wildcard", "subscription-id", "shared"])
+def test_connack_capability_flags(server, pid):
+    """Retained messages, wildcards, Subscription Identifiers and shared subscriptions are all
+    available: a flag, when present, is 1 (absent means the same, 3.2.2.3.5 ff.); our server
+    says so explicitly."""
+    with Raw5(server) as raw:
+        c = raw.connect(clean_start=True)
+    assert c.props.get(pid, 1) == 1, c.props
+    if server.ours:
+        assert c.props.get(pid) == 1, f"flag {pid:#x} not announced: {c.props}"
+
+
 def test_connack_maximum_packet_size(server_factory):
     """A server started with a packet size limit announces it as Maximum Packet Size in CONNACK
     (section 3.2.2.3.6), so that clients do not send more [MQTT-3.2.2-15]."""
