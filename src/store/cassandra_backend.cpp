@@ -15,6 +15,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// Start of the schema statement that adds the MQTT 5 columns to an older retained table.
+constexpr std::string_view kAddRetainedV5Columns = "ALTER TABLE ";
+
 std::string_view trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
@@ -213,9 +216,13 @@ std::vector<std::string> CassandraBackend::schema_statements() const {
           ".device_data (device_id text, topic text, payload blob, updatetime timestamp, "
           "PRIMARY KEY (device_id, topic))",
       "CREATE TABLE IF NOT EXISTS " + ks +
-          ".retained (topic text PRIMARY KEY, qos int, payload blob, updatetime timestamp)",
+          ".retained (topic text PRIMARY KEY, qos int, payload blob, updatetime timestamp, "
+          "properties blob, expiry int)",
       "CREATE TABLE IF NOT EXISTS " + ks +
           ".sessions (client_id text PRIMARY KEY, snapshot blob, updatetime timestamp)",
+      // A retained table made before MQTT 5 lacks the two columns; on a newer one this
+      // fails with Invalid ("already exists"), which create_schema accepts.
+      std::string(kAddRetainedV5Columns) + ks + ".retained ADD (properties blob, expiry int)",
   };
 }
 
@@ -253,6 +260,10 @@ CassandraBackend::ConnPtr CassandraBackend::connect_any(milliseconds connect_tim
 bool CassandraBackend::create_schema(cql::Connection& conn, std::string& error) {
   for (const std::string& stmt : schema_statements()) {
     auto r = conn.query(stmt);
+    if (!r && stmt.starts_with(kAddRetainedV5Columns) && r.error().code == cql::Errc::Server &&
+        r.error().server_code == cql::server_error::kInvalid) {
+      continue;  // the columns are there already
+    }
     if (!r) {
       error = "cannot create the schema (" + stmt.substr(0, stmt.find(" (")) +
               "): " + r.error().to_string();
@@ -278,8 +289,9 @@ bool CassandraBackend::prepare_writes(std::string& error) {
       {&stmts_.put_latest, "INSERT INTO " + t +
                                "device_data (device_id, topic, payload, updatetime) "
                                "VALUES (?, ?, ?, ?)"},
-      {&stmts_.put_retained,
-       "INSERT INTO " + t + "retained (topic, qos, payload, updatetime) VALUES (?, ?, ?, ?)"},
+      {&stmts_.put_retained, "INSERT INTO " + t +
+                                 "retained (topic, qos, payload, updatetime, properties, expiry) "
+                                 "VALUES (?, ?, ?, ?, ?, ?)"},
       {&stmts_.del_retained, "DELETE FROM " + t + "retained WHERE topic = ?"},
       {&stmts_.put_session,
        "INSERT INTO " + t + "sessions (client_id, snapshot, updatetime) VALUES (?, ?, ?)"},
@@ -389,8 +401,13 @@ bool CassandraBackend::write(WriteSet& ws, std::string& error) {
       }
       const std::string qos = cql::encode_int(m->qos());
       const std::string ts = cql::encode_bigint(m->received_ms());
-      const cql::Value v[] = {cql::Value::of(topic), cql::Value::of(qos),
-                              cql::Value::of(m->payload()), cql::Value::of(ts)};
+      const std::string expiry = cql::encode_int(static_cast<int32_t>(m->expiry_interval_s()));
+      const cql::Value v[] = {cql::Value::of(topic),
+                              cql::Value::of(qos),
+                              cql::Value::of(m->payload()),
+                              cql::Value::of(ts),
+                              cql::Value::of(m->properties()),
+                              m->has_expiry() ? cql::Value::of(expiry) : cql::Value::null()};
       p.values = v;
       return conn.submit_execute(*stmts_.put_retained, p, i);
     }
@@ -576,9 +593,11 @@ bool CassandraBackend::scan(std::string_view cql_text, int32_t page_size,
 bool CassandraBackend::load_retained(const std::function<void(const StoredRetained&)>& fn,
                                      std::string& error) {
   return scan(
-      "SELECT topic, qos, payload, updatetime FROM " + table_prefix_ + "retained", 1000,
+      "SELECT topic, qos, payload, updatetime, properties, expiry FROM " + table_prefix_ +
+          "retained",
+      1000,
       [&](const cql::Rows& rows, size_t r) {
-        if (rows.columns() < 4) return;
+        if (rows.columns() < 6) return;
         const auto& topic = rows.at(r, 0);
         const auto& payload = rows.at(r, 2);
         if (!topic || !payload || payload->empty()) return;
@@ -587,6 +606,11 @@ bool CassandraBackend::load_retained(const std::function<void(const StoredRetain
           s.qos = static_cast<uint8_t>(std::clamp(cql::decode_int(*q).value_or(0), 0, 2));
         }
         if (const auto& ts = rows.at(r, 3)) s.updated_ms = cql::decode_bigint(*ts).value_or(0);
+        if (const auto& props = rows.at(r, 4)) s.meta.properties = *props;
+        if (const auto& expiry = rows.at(r, 5)) {
+          s.meta.has_expiry = true;
+          s.meta.expiry_interval_s = static_cast<uint32_t>(cql::decode_int(*expiry).value_or(0));
+        }
         fn(s);
       },
       error);

@@ -330,6 +330,89 @@ def test_retained_and_session_survive_restart(cassandra, cql, server_factory, cl
     cleaner2.connect()
 
 
+def _v5_client(server, client_id: str):
+    """A connected paho MQTTv5 client with its loop running and a queue of messages."""
+    import queue
+
+    import paho.mqtt.client as mqtt
+    c = mqtt.Client(client_id=client_id, protocol=mqtt.MQTTv5)
+    c.messages = queue.Queue()
+    c.on_message = lambda client, userdata, m: client.messages.put(m)
+    connected = queue.Queue()
+    c.on_connect = lambda client, userdata, flags, rc, props=None: connected.put(rc)
+    c.connect(server.host, server.port)
+    c.loop_start()
+    assert connected.get(timeout=5) == 0
+    return c
+
+
+def test_v5_retained_properties_survive_restart(cassandra, cql, server_factory):
+    """An MQTT 5 retained message keeps its user properties, content type and Message Expiry
+    Interval in Cassandra (columns properties and expiry) and gets them back after a restart."""
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    topic = f"v5ret/{unique_id('r')}"
+    first = server_factory("-d", _db(cassandra))
+    pub = _v5_client(first, unique_id("v5pub"))
+    props = Properties(PacketTypes.PUBLISH)
+    props.UserProperty = [("site", "north"), ("unit", "C")]
+    props.ContentType = "text/plain"
+    props.MessageExpiryInterval = 3600
+    pub.publish(topic, b"21.5", qos=1, retain=True, properties=props).wait_for_publish(5)
+    pub.disconnect()
+    pub.loop_stop()
+    assert first.stop() == 0
+
+    (row,) = cql.execute(f"SELECT payload, properties, expiry FROM {KEYSPACE}.retained WHERE topic = %s",
+                         (topic,))
+    assert row.payload == b"21.5" and row.expiry == 3600 and b"north" in row.properties, row
+
+    second = server_factory("-d", _db(cassandra))
+    second.log.wait_for(r"restored [1-9]\d* retained messages")
+    sub = _v5_client(second, unique_id("v5sub"))
+    try:
+        sub.subscribe(topic, qos=1)
+        m = sub.messages.get(timeout=5)
+        assert (m.topic, m.payload, m.retain) == (topic, b"21.5", True)
+        assert m.properties.UserProperty == [("site", "north"), ("unit", "C")]
+        assert m.properties.ContentType == "text/plain"
+        assert 3500 <= m.properties.MessageExpiryInterval <= 3600
+        sub.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)  # clean up
+    finally:
+        sub.disconnect()
+        sub.loop_stop()
+
+
+def test_retained_table_of_an_older_server_gains_the_v5_columns(cassandra, cql, server_factory,
+                                                                 client_factory):
+    """A retained table created before MQTT 5 (no properties/expiry columns) gets them added at
+    start, keeps its rows, and is written to."""
+    ks = "mqtt_old_schema"
+    cql.execute(f"DROP KEYSPACE IF EXISTS {ks}")
+    cql.execute(f"CREATE KEYSPACE {ks} WITH replication = {REPLICATION}")
+    cql.execute(f"CREATE TABLE {ks}.retained (topic text PRIMARY KEY, qos int, payload blob, "
+                "updatetime timestamp)")
+    cql.execute(f"INSERT INTO {ks}.retained (topic, qos, payload, updatetime) VALUES "
+                "('old/t', 1, 0x6f6c64, toTimestamp(now()))")
+    server = server_factory("-d", _db(cassandra), "--db-keyspace", ks)
+    server.log.wait_for(r"restored 1 retained messages")
+    cols = {r.column_name for r in cql.execute(
+        "SELECT column_name FROM system_schema.columns WHERE keyspace_name = %s AND table_name = 'retained'",
+        (ks,))}
+    assert {"properties", "expiry"} <= cols, cols
+    sub = client_factory(server).connect()
+    sub.subscribe("old/t", qos=1)
+    assert sub.expect_message("old/t", b"old").retain
+    pub = _device(client_factory, server, "dev-old")
+    publish_acked(pub, "old/new", b"n", qos=1, retain=True)
+    deadline = time.monotonic() + 10
+    while not list(cql.execute(f"SELECT payload FROM {ks}.retained WHERE topic = 'old/new'")):
+        assert time.monotonic() < deadline, "the new retained message was never written"
+        time.sleep(0.1)
+    cql.execute(f"DROP KEYSPACE {ks}")
+
+
 def test_backend_unit_tests_against_the_node(cassandra, server_bin):
     """The backend's own live tests (tests/unit/cassandra_backend_test.cpp, CassandraLive.*:
     writes, reads, delete markers, loads, values refused for good, the pipelined write rate),

@@ -105,10 +105,15 @@ TEST(CassandraBackend, DescribesItselfAndItsSchema) {
   EXPECT_EQ(b.describe(),
             "Cassandra at 10.0.0.1:9042,[::1]:9043 (keyspace retain_kv, LOCAL_QUORUM)");
   auto s = b.schema_statements();
-  ASSERT_EQ(s.size(), 4u);
+  ASSERT_EQ(s.size(), 5u);
   EXPECT_EQ(s[1],
             "CREATE TABLE IF NOT EXISTS retain_kv.device_data (device_id text, topic text, "
             "payload blob, updatetime timestamp, PRIMARY KEY (device_id, topic))");
+  // MQTT 5 columns of retained messages, also added to a table an older server made.
+  EXPECT_EQ(s[2],
+            "CREATE TABLE IF NOT EXISTS retain_kv.retained (topic text PRIMARY KEY, qos int, "
+            "payload blob, updatetime timestamp, properties blob, expiry int)");
+  EXPECT_EQ(s[4], "ALTER TABLE retain_kv.retained ADD (properties blob, expiry int)");
 }
 
 // Cassandra down: open() succeeds at once, writes fail quickly and keep
