@@ -18,12 +18,6 @@ namespace api {
 
 namespace {
 
-int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 // Closes the connection attached to `s` on the shard that owns the session,
 // following the session if it moves meanwhile; `done` gets whether there was
 // one to close.
@@ -129,7 +123,7 @@ grpc::Status BrokerService::ListDevices(grpc::ServerContext* ctx,
   for (int i = 0; i < n; ++i) {
     broker_.run_on_shard(i, [g, &shard = broker_.shard(i)] {
       // Connection times are on the shard's monotonic clock.
-      const int64_t to_wall = wall_clock_ms() - steady_ms();
+      const int64_t to_wall = wall_clock_ms() - broker::monotonic_ms();
       std::vector<v1::Device> mine;
       for (const auto& [conn_id, c] : shard.clients()) {
         if (!c->connected() || c->closing()) continue;

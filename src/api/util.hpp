@@ -3,10 +3,10 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include <chrono>
 #include <cstdint>
 #include <string>
 
+#include "broker/clock.hpp"
 #include "broker/message.hpp"
 #include "mqtt/codec5.hpp"
 #include "mqtt/properties.hpp"
@@ -45,11 +45,7 @@ inline grpc::Status authorize(const grpc::ServerContextBase& ctx) {
           "this server requires 'authorization: Bearer <token>' metadata"};
 }
 
-inline int64_t wall_clock_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+using broker::wall_clock_ms;
 
 // Checks what a publish through the API needs: a valid topic name and QoS 0-2.
 inline grpc::Status check_publish(const std::string& topic, uint32_t qos) {

@@ -2,8 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <chrono>
-
 #include "broker/session.hpp"
 #include "broker/shard.hpp"
 
@@ -68,9 +66,7 @@ void Broker::restore_session(SessionSnapshot&& snap) {
     // Its expiry counts again from this start; the shard's clock is the
     // steady clock in ms, as the workers set it.
     Shard& sh = *shards_[static_cast<size_t>(owner)];
-    sh.set_now_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::steady_clock::now().time_since_epoch())
-                      .count());
+    sh.set_now_ms(monotonic_ms());
     sh.schedule_offline_session(s);
   }
   std::lock_guard lock(sessions_mu_);

@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <chrono>
 
 #include "broker/broker.hpp"
 #include "broker/client.hpp"
@@ -273,12 +272,6 @@ MessagePtr make_will_message(const StoredWill& w, const std::string& client_id) 
   MessageMeta meta{w.properties, w.has_expiry, w.expiry_interval_s};
   return std::make_shared<const Message>(w.topic, w.payload, w.qos, w.retain, client_id,
                                          wall_clock_ms(), meta);
-}
-
-int64_t wall_clock_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 void Shard::mark_dirty(Client* c) {

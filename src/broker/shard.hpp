@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "broker/clock.hpp"
 #include "broker/inbox.hpp"
 #include "broker/message.hpp"
 #include "broker/topic_index.hpp"
@@ -25,8 +26,6 @@ struct StoredWill;
 
 // The will as a message, published now by `client_id`.
 MessagePtr make_will_message(const StoredWill& w, const std::string& client_id);
-// Milliseconds since the Unix epoch (message timestamps and expiry).
-int64_t wall_clock_ms();
 
 // Queues `d` for a session whose inflight window is full or that is offline,
 // dropping (and counting) the oldest beyond the configured bound.

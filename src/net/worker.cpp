@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 
 #include "auth/tls_identity.hpp"
@@ -43,12 +42,6 @@ constexpr size_t kTlsStage = 64 * 1024;
 // Keep-alive and CONNECT deadlines are checked this often: a 1 s keep-alive
 // then ends within 1.5 s + 0.25 s, not 2 s.
 constexpr int kTickMs = 250;
-
-int64_t monotonic_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string peer_name(const sockaddr_storage& ss) {
   char ip[INET6_ADDRSTRLEN] = "?";
@@ -110,7 +103,7 @@ void Worker::stop() {
 
 void Worker::run() {
   epoll_event events[256];
-  shard_->set_now_ms(monotonic_ms());
+  shard_->set_now_ms(broker::monotonic_ms());
   last_tick_ms_ = shard_->now_ms();
   while (!stopping_.load(std::memory_order_acquire)) {
     int n = epoll_wait(epoll_fd_, events, 256, kTickMs);
@@ -118,7 +111,7 @@ void Worker::run() {
       spdlog::error("worker {}: epoll_wait: {}", index_, std::strerror(errno));
       break;
     }
-    shard_->set_now_ms(monotonic_ms());
+    shard_->set_now_ms(broker::monotonic_ms());
     for (int i = 0; i < n; ++i) {
       const epoll_event& ev = events[i];
       if (ev.data.u64 == kListenTag) {
