@@ -159,7 +159,7 @@ void Client::handle_connect(const mqtt::Frame& f) {
     if (is_mqtt5_connect(f)) {
       level_ = mqtt::kLevel5;
       spdlog::warn("closing connection from {}: protocol error in CONNECT: {}", remote_, r.reason);
-      send_connack_v5(false, mqtt::to_reason_code(r.status));
+      send_connack_v5(false, mqtt::to_reason_code(r));
       close(r.reason, false);
       return;
     }
@@ -335,9 +335,6 @@ void Client::attach(const std::shared_ptr<Session>& s, bool session_present) {
 void Client::handle_publish(const mqtt::Frame& f) {
   mqtt::PublishV5 p;
   if (auto r = v5() ? mqtt::decode_publish_v5(f, p) : mqtt::decode_publish(f, p); !r.ok()) {
-    if (r.reason == mqtt::kTopicAliasZero) {
-      return protocol_error(r.reason, ReasonCode::TopicAliasInvalid);
-    }
     return fail(r);
   }
   Session& s = *session_;
@@ -821,7 +818,7 @@ void Client::tick(int64_t now_ms) {
 }
 
 void Client::fail(const mqtt::DecodeResult& r) {
-  protocol_error(r.reason, mqtt::to_reason_code(r.status));
+  protocol_error(r.reason, mqtt::to_reason_code(r));
 }
 
 void Client::protocol_error(std::string_view reason, ReasonCode code) {

@@ -23,9 +23,13 @@ enum class DecodeStatus : uint8_t {
 };
 
 // The outcome of a decode; `reason` is a static string for the log when not Ok.
+// `reason_code` is the MQTT 5 reason code for a failure when the spec names a
+// more specific one than the status gives (e.g. 0x94 for a Topic Alias of 0);
+// 0 otherwise. See to_reason_code(const DecodeResult&).
 struct DecodeResult {
   DecodeStatus status = DecodeStatus::Ok;
   const char* reason = "";
+  uint8_t reason_code = 0;
   bool ok() const { return status == DecodeStatus::Ok; }
 };
 

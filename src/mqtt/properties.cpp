@@ -9,11 +9,10 @@
 #include <string_view>
 
 #include "mqtt/detail.hpp"
+#include "mqtt/reason_code.hpp"
 #include "mqtt/topic.hpp"
 
 namespace mqtt {
-
-extern const char kTopicAliasZero[] = "topic alias 0";
 
 namespace {
 
@@ -214,7 +213,11 @@ DecodeResult check_value(const Property& p) {
       if (p.number == 0) return protocol_error("maximum packet size 0");
       break;
     case PropertyId::TopicAlias:
-      if (p.number == 0) return protocol_error(kTopicAliasZero);  // [MQTT-3.3.2-8]
+      if (p.number == 0) {
+        // [MQTT-3.3.2-8]; a server answers it with 0x94 Topic Alias invalid (3.3.2.3.4).
+        return {DecodeStatus::ProtocolError, "topic alias 0",
+                static_cast<uint8_t>(ReasonCode::TopicAliasInvalid)};
+      }
       break;
     case PropertyId::SubscriptionIdentifier:
       if (p.number == 0) return protocol_error("subscription identifier 0");

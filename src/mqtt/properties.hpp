@@ -174,11 +174,6 @@ class Properties {
 // On success `out` views the property bytes inside the input.
 DecodeResult decode_properties(std::string_view& in, PropertyContext ctx, Properties& out);
 
-// The `reason` (this very pointer) of the Protocol Error for a Topic Alias of
-// 0, which a server answers with DISCONNECT 0x94 Topic Alias invalid rather
-// than 0x82 (3.3.2.3.4).
-extern const char kTopicAliasZero[];
-
 // Appends properties to a buffer, for the encoders. Values are written in
 // the order added; User Properties keep their order (which the spec requires
 // when forwarding them [MQTT-3.3.2-18]). The writer does not check which

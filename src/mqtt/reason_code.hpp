@@ -82,5 +82,9 @@ inline bool is_failure(ReasonCode code) {
 // fails with `status`: Malformed 0x81, ProtocolError 0x82, TooLarge 0x95,
 // BadProtocolVersion 0x84; Ok and NeedMore give Success.
 ReasonCode to_reason_code(DecodeStatus status);
+// The reason code for a failed decode: its own one if it names one, else by status.
+inline ReasonCode to_reason_code(const DecodeResult& r) {
+  return r.reason_code != 0 ? static_cast<ReasonCode>(r.reason_code) : to_reason_code(r.status);
+}
 
 }  // namespace mqtt

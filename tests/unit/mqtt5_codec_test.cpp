@@ -548,6 +548,25 @@ TEST(ReasonCode5, NamesAndTables) {
   EXPECT_EQ(to_reason_code(DecodeStatus::BadProtocolVersion),
             ReasonCode::UnsupportedProtocolVersion);
   EXPECT_EQ(to_reason_code(DecodeStatus::Ok), ReasonCode::Success);
+  // A result may name a more specific code than its status.
+  EXPECT_EQ(to_reason_code(DecodeResult{DecodeStatus::ProtocolError, "x"}),
+            ReasonCode::ProtocolError);
+  EXPECT_EQ(to_reason_code(DecodeResult{DecodeStatus::ProtocolError, "x",
+                                        static_cast<uint8_t>(ReasonCode::TopicAliasInvalid)}),
+            ReasonCode::TopicAliasInvalid);
+}
+
+// A Topic Alias of 0 is a Protocol Error [MQTT-3.3.2-8] that a server answers
+// with 0x94 Topic Alias invalid (3.3.2.3.4): the decode result says so.
+TEST(Publish5, TopicAliasZeroNamesTopicAliasInvalid) {
+  // PUBLISH QoS 0, topic "t", properties: Topic Alias (0x23) = 0, payload "p".
+  const std::string wire = bytes({0x30, 0x08, 0x00, 0x01, 't', 0x03, 0x23, 0x00, 0x00, 'p'});
+  Frame f;
+  ASSERT_TRUE(read_frame(wire, 1024, f, kLevel5).ok());
+  PublishV5 p;
+  DecodeResult r = decode_publish_v5(f, p);
+  EXPECT_EQ(r.status, DecodeStatus::ProtocolError);
+  EXPECT_EQ(to_reason_code(r), ReasonCode::TopicAliasInvalid);
 }
 
 // ================================================================ framing
