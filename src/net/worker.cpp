@@ -248,9 +248,12 @@ void Worker::on_readable(Connection& c) {
       c.partial.append(read_buf_.data(), got);
       parse(c, c.partial);
     }
-    // Plain sockets are level-triggered: what is left is read next turn. TLS
-    // may hold decrypted bytes the socket no longer signals, so read those now.
-    if (got > budget && !c.ssl) return;
+    // Plain sockets are level-triggered: what is left is read next turn, and a
+    // short read means the socket was emptied, so another recv would only say
+    // EAGAIN (one system call per packet saved for devices that send one
+    // packet and wait). TLS may hold decrypted bytes the socket no longer
+    // signals, so read those now.
+    if (!c.ssl && (got < read_buf_.size() || got > budget)) return;
     budget -= std::min(budget, got);
   }
 }
