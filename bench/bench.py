@@ -44,6 +44,8 @@ class Scenario:
     timeout: float = 120.0  # hard bound for one run, seconds
     clients: int = 0  # stresser
     messages: int = 0  # stresser
+    # Run our server on its defaults (no --threads): what a user who just starts it gets.
+    defaults: bool = False
 
 
 def scenarios(smoke: bool, p: argparse.Namespace) -> list[Scenario]:
@@ -51,9 +53,32 @@ def scenarios(smoke: bool, p: argparse.Namespace) -> list[Scenario]:
     pairs, fan = (str(min(p.pairs, 4)), str(min(p.fan, 8))) if smoke else (str(p.pairs), str(p.fan))
     out: list[Scenario] = []
     msgs = 2000 if smoke else 50000
+    # Device-shaped traffic first: one PUBLISH per send(), then wait, as real devices and
+    # client libraries do (loadgen --device). These are the headline numbers.
+    out.append(Scenario("dev-stresser-1c", f"device: original README case, 1 client x{msgs} QoS0", "loadgen",
+                        ["stresser", "--device", "--pairs", "1", "--messages", str(msgs), "--qos", "0",
+                         "--global-timeout", "60"], timeout=90, defaults=True))
+    many = "20" if smoke else "100"
+    for n, qos, window in (("10", 0, 0), (many, 0, 0), ("10", 1, 1), ("10", 1, 20), (many, 1, 1)):
+        wtxt = f" window {window}" if qos else ""
+        out.append(Scenario(f"dev-pub-{n}c-q{qos}{f'w{window}' if qos else ''}",
+                            f"device: {n} publishers QoS{qos}{wtxt}, no subscriber", "loadgen",
+                            ["publish", "--device", "--pubs", n, "--qos", str(qos), "--size", "64",
+                             "--duration", dur] + (["--window", str(window)] if qos else []),
+                            timeout=float(dur) + 60, defaults=True))
+    devices, drate = ("500", "1000") if smoke else ("10000", "20000")
+    out.append(Scenario("dev-fleet", f"device: {devices} devices at {drate} msg/s in all, QoS0", "loadgen",
+                        ["publish", "--device", "--pubs", devices, "--qos", "0", "--size", "64", "--rate", drate,
+                         "--duration", "2" if smoke else "10"], timeout=180, defaults=True))
+    out.append(Scenario("dev-fanout-q1", f"device: fan-out 1->{fan} QoS1 window 1", "loadgen",
+                        ["fanout", "--device", "--subs", fan, "--qos", "1", "--size", "64", "--duration", dur],
+                        timeout=float(dur) + 60, defaults=True))
+    # The original README case with the real mqtt-stresser when MQTT_STRESSER_BIN gives one;
+    # otherwise the load generator's pipelined stresser mode.
     for n in (1, 10):
-        out.append(Scenario(f"a-stresser-{n}c", f"stresser {n} client{'s' if n > 1 else ''} x{msgs} QoS0",
-                            "stresser", clients=n, messages=msgs, timeout=90))
+        tool = "mqtt-stresser" if p.stresser else "pipelined"
+        out.append(Scenario(f"a-stresser-{n}c", f"{tool}: {n} client{'s' if n > 1 else ''} x{msgs} QoS0",
+                            "stresser", clients=n, messages=msgs, timeout=90, defaults=bool(p.stresser)))
     for mode in ("p2p", "fanin", "fanout"):
         for qos in (0, 1):
             for size in (64, 4096):
@@ -61,7 +86,7 @@ def scenarios(smoke: bool, p: argparse.Namespace) -> list[Scenario]:
                 label = "4KiB" if size == 4096 else f"{size}B"
                 args = [mode, "--qos", str(qos), "--size", str(size), "--duration", dur]
                 args += {"p2p": ["--pairs", pairs], "fanin": ["--pubs", fan], "fanout": ["--subs", fan]}[mode]
-                out.append(Scenario(f"b-{mode}-q{qos}-{label}", f"{mode} {shape} QoS{qos} {label}", "loadgen",
+                out.append(Scenario(f"b-{mode}-q{qos}-{label}", f"pipelined: {mode} {shape} QoS{qos} {label}", "loadgen",
                                     args, timeout=float(dur) + 60))
     rate = "1000" if smoke else str(p.latency_rate)
     ldur = "2" if smoke else "10"
@@ -72,7 +97,7 @@ def scenarios(smoke: bool, p: argparse.Namespace) -> list[Scenario]:
     out.append(Scenario("d-idle", f"{conns} idle connections", "idle",
                         ["idle", "--conns", conns, "--settle", "1" if smoke else "2", "--hold", "0.5" if smoke else "2"],
                         timeout=180))
-    out.append(Scenario("e-tls-p2p", f"TLS p2p {pairs} pairs QoS0 64B", "loadgen",
+    out.append(Scenario("e-tls-p2p", f"pipelined: TLS p2p {pairs} pairs QoS0 64B", "loadgen",
                         ["p2p", "--pairs", pairs, "--qos", "0", "--size", "64", "--duration", dur], tls=True,
                         timeout=float(dur) + 60))
     return out
@@ -121,8 +146,10 @@ class BrokerSpec:
 
 
 class Broker:
-    def __init__(self, spec: BrokerSpec, workdir: Path, tls: bool, cert: Path, key: Path, p: argparse.Namespace):
+    def __init__(self, spec: BrokerSpec, workdir: Path, tls: bool, cert: Path, key: Path, p: argparse.Namespace,
+                 defaults: bool = False):
         self.spec, self.workdir, self.tls, self.cert, self.key, self.p = spec, workdir, tls, cert, key, p
+        self.defaults = defaults
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
         # A fresh working directory per instance: ours keeps its embedded store in ./data.
@@ -152,7 +179,7 @@ class Broker:
             conf.write_text("\n".join(lines) + "\n")
             return [self.spec.binary, "-c", str(conf)]
         cmd = [self.spec.binary, "-a", f"127.0.0.1:{self.port}", "--grpc-addr", f"127.0.0.1:{free_port()}"]
-        if self.p.threads > 0:
+        if self.p.threads > 0 and not self.defaults:
             cmd += ["--threads", str(self.p.threads)]
         cmd += ["--max-queued", str(self.p.max_queued), "--max-inflight", str(self.p.max_inflight)]
         cmd += ["-c", str(self.cert), "-k", str(self.key)] if self.tls else ["--non-tls"]
@@ -361,10 +388,10 @@ def render(results: list[dict]) -> str:
                         "ratio", "ours p50/p99", "mosq p50/p99"], rows))
     srows = []
     for r in results:
-        if r["kind"] != "stresser":
+        if r["kind"] != "stresser" and not r["id"].startswith("dev-stresser"):
             continue
         o, m = r["ours"], r["mosquitto"]
-        srows.append([r["id"], o.get("tool", "-"),
+        srows.append([r["id"], o.get("tool", "mqtt-loadgen --device"),
                       fmt(o.get("publish_median_per_s")), fmt(m.get("publish_median_per_s")),
                       fmt(ratio(o.get("publish_median_per_s"), m.get("publish_median_per_s")), "ratio"),
                       fmt(o.get("receive_median_per_s")), fmt(m.get("receive_median_per_s")),
@@ -494,7 +521,7 @@ def main() -> int:
             runs: dict[str, list[dict]] = {"ours": [], "mosquitto": []}
             for rep in range(p.repeat):
                 for spec in (ours, mosq):  # one after the other, never at the same time
-                    broker = Broker(spec, tmp, sc.tls, cert, key, p)
+                    broker = Broker(spec, tmp, sc.tls, cert, key, p, sc.defaults)
                     try:
                         broker.start()
                     except (RuntimeError, OSError) as e:

@@ -10,7 +10,7 @@
 #   e.g. --only a,b-p2p  --repeat 3  --threads 2  --duration 5
 #
 # Environment: MQTT_SERVER_BIN (same as --server), MOSQUITTO_BIN, BENCH_CACHE (where the
-# load generator and mqtt-stresser are built; default build-bench/), MQTT_STRESSER_BIN,
+# load generator is built; default build-bench/), MQTT_STRESSER_BIN (a real mqtt-stresser),
 # BENCH_CMAKE_ARGS (extra cmake configure options for the server build).
 # Results: a table on stdout and bench/results/<date>.json (git-ignored).
 set -euo pipefail
@@ -74,22 +74,14 @@ if [[ ! -x "$LOADGEN" || "$REPO/bench/loadgen/loadgen.cpp" -nt "$LOADGEN" ]]; th
   mv "$LOADGEN.tmp" "$LOADGEN"
 fi
 
-# 3. mqtt-stresser (scenario a) if it can be had; otherwise the load generator's
-#    stresser mode reproduces its measurement (see docs/benchmarks.md).
+# 3. The real mqtt-stresser (github.com/inovex/mqtt-stresser, the original README's tool)
+#    runs scenario a when MQTT_STRESSER_BIN points to a binary of it; this repository
+#    neither ships nor builds it. Without it, scenario a is the load generator's
+#    pipelined stresser mode, and dev-stresser-1c (always run) is the device-shaped one.
 STRESSER="${MQTT_STRESSER_BIN:-}"
-if [[ -z "$STRESSER" ]]; then
-  if [[ -x "$CACHE/bin/mqtt-stresser" ]]; then
-    STRESSER="$CACHE/bin/mqtt-stresser"
-  elif [[ $SMOKE -eq 0 && ! -e "$CACHE/stresser-unavailable" ]] && command -v go >/dev/null; then
-    echo "bench: trying: go install github.com/inovex/mqtt-stresser@latest"
-    if GOBIN="$CACHE/bin" timeout 300 go install github.com/inovex/mqtt-stresser@latest >"$CACHE/stresser-install.log" 2>&1; then
-      STRESSER="$CACHE/bin/mqtt-stresser"
-    else
-      echo "bench: mqtt-stresser could not be installed ($(tail -n 2 "$CACHE/stresser-install.log" | tr '\n' ' '))"
-      echo "bench: using the load generator's stresser mode (delete $CACHE/stresser-unavailable to retry)"
-      date > "$CACHE/stresser-unavailable"
-    fi
-  fi
+if [[ -n "$STRESSER" && ! -x "$STRESSER" ]]; then
+  echo "bench: MQTT_STRESSER_BIN=$STRESSER is not an executable" >&2
+  exit 2
 fi
 
 exec python3 "$REPO/bench/bench.py" --server "$SERVER" --mosquitto "$MOSQUITTO" --loadgen "$LOADGEN" \

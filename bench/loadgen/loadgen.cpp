@@ -14,6 +14,14 @@
 //            topic, each pub sends M messages back-to-back (QoS1: stop-and-wait, as
 //            paho's token.Wait does), prints the same summary format
 //   idle     open N connections, hold them, report broker RSS per connection
+//   publish  P publishers, no subscriber: what the broker takes in (each ends with a
+//            PINGREQ; its PINGRESP says every PUBLISH before it was handled)
+//
+// --device shapes the traffic like real devices and client libraries (paho, the
+// original README's mqtt-stresser): every PUBLISH is written with its own send(), and
+// the next one waits until the socket took it (QoS 0) or until fewer than --window
+// (default 1) are unacknowledged (QoS 1/2). Without it, publishers pipeline up to 128
+// PUBLISHes per send(), which measures the broker's best case, not what devices see.
 //
 // Throughput modes are closed loop by default: a publisher keeps at most --window
 // messages in flight (published but not yet received by all of its subscribers), so
@@ -93,6 +101,7 @@ struct Options {
   double drain_timeout = 10;
   double global_timeout = 60;  // stresser
   bool pause_subscribers = false;  // stresser
+  bool device = false;             // one PUBLISH per send(), wait (see the top of the file)
   int server_pid = 0;
   int max_pending_connects = 200;
   int keepalive = 60;
@@ -102,10 +111,10 @@ struct Options {
 void usage() {
   std::puts(
       "usage: mqtt-loadgen MODE [options]\n"
-      "  MODE: p2p | fanin | fanout | stresser | idle\n"
+      "  MODE: p2p | fanin | fanout | stresser | idle | publish\n"
       "  --host H (127.0.0.1)  --port P (1883)  --tls\n"
       "  --pairs N     p2p pairs / stresser workers (10)\n"
-      "  --pubs N      fanin publishers (50)\n"
+      "  --pubs N      fanin / publish publishers (50)\n"
       "  --subs N      fanout subscribers (50)\n"
       "  --conns N     idle connections (10000)\n"
       "  --qos Q  --sub-qos Q  --size BYTES (64, min 24)\n"
@@ -115,6 +124,7 @@ void usage() {
       "  --messages M  stresser: messages per worker (50000)\n"
       "  --hold S  --settle S       idle mode timings\n"
       "  --pause-subscribers        stresser: subscribers read only after their publisher is done\n"
+      "  --device      one PUBLISH per send(), then wait (QoS 0: written; QoS 1/2: --window, default 1)\n"
       "  --server-pid PID           sample broker CPU and RSS from /proc\n"
       "  --setup-timeout S --drain-timeout S --global-timeout S\n");
 }
@@ -158,6 +168,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--global-timeout") o.global_timeout = std::stod(next());
     else if (a == "--keepalive") o.keepalive = std::stoi(next());
     else if (a == "--pause-subscribers") o.pause_subscribers = true;
+    else if (a == "--device") o.device = true;
     else if (a == "--tag") o.tag = next();
     else if (a == "-h" || a == "--help") {
       usage();
@@ -168,7 +179,7 @@ Options parse(int argc, char** argv) {
   if (o.qos < 0 || o.qos > 1 || o.sub_qos < 0 || o.sub_qos > 1) die("only QoS 0 and 1 are supported");
   if (o.size < kHdr) o.size = kHdr;
   if (o.mode != "p2p" && o.mode != "fanin" && o.mode != "fanout" && o.mode != "stresser" &&
-      o.mode != "idle")
+      o.mode != "idle" && o.mode != "publish")
     die("unknown mode " + o.mode);
   return o;
 }
@@ -289,6 +300,7 @@ struct Conn {
   // subscriber state
   uint64_t received = 0;
   uint64_t last_rx_ns = 0;
+  uint64_t pongs = 0;  // PINGRESPs received
   size_t out_pending() const { return out.size() - out_off; }
 };
 
@@ -304,6 +316,7 @@ struct Global {
   int fanout = 1;  // deliveries per publish
   uint64_t total_rx = 0;
   uint64_t first_tx_ns = 0, last_rx_ns = 0;
+  uint64_t last_ack_ns = 0;  // last PUBACK or PINGRESP
   uint64_t protocol_errors = 0;
   uint64_t disconnects = 0;
   int ready = 0;
@@ -549,10 +562,13 @@ void on_frame(Conn& c, uint8_t h, const uint8_t* p, size_t len, uint64_t t) {
       break;
     case 4:  // PUBACK
       ++c.acked;
+      G.last_ack_ns = t;
       if (c.pub_done && c.pub_end_ns == 0 && c.acked == c.sent && c.out_pending() == 0)
         c.pub_end_ns = t;
       break;
     case 13:  // PINGRESP
+      ++c.pongs;
+      G.last_ack_ns = t;
       break;
     default:
       ++G.protocol_errors;
@@ -822,6 +838,9 @@ int run_throughput() {
     add_conn(Role::Sub, 0, "bench/fanin");
     for (int i = 0; i < o.pubs; ++i) add_conn(Role::Pub, i, "bench/fanin");
     G.fanout = 1;
+  } else if (o.mode == "publish") {
+    for (int i = 0; i < o.pubs; ++i) add_conn(Role::Pub, i, "bench/publish/" + std::to_string(i));
+    G.fanout = 0;
   } else {  // fanout
     for (int i = 0; i < o.subs; ++i) add_conn(Role::Sub, i, "bench/fanout");
     add_conn(Role::Pub, 0, "bench/fanout");
@@ -833,6 +852,7 @@ int run_throughput() {
   // Per-publisher window (messages in flight). Keep the sum of what one subscriber can
   // have outstanding below the broker's queue limit (1000) so nothing is dropped.
   uint64_t window = static_cast<uint64_t>(o.window);
+  if (window == 0 && o.device) window = 1;  // a device waits for each PUBACK
   if (window == 0) window = o.mode == "fanin" ? std::max<uint64_t>(2, 500 / static_cast<uint64_t>(o.pubs)) : 500;
   const uint64_t F = static_cast<uint64_t>(G.fanout);
   const size_t out_cap = 256 * 1024;
@@ -862,16 +882,25 @@ int run_throughput() {
         int burst = 0;
         while (p->next_send_ns <= t && burst < 64) {
           uint64_t outstanding = p->sent * F - p->delivered - p->lost;
-          if (outstanding >= rate_cap * F || p->out_pending() > out_cap) {
+          if ((F > 0 && outstanding >= rate_cap * F) || p->out_pending() > out_cap ||
+              (o.device && (p->out_pending() > 0 || (o.qos && p->sent - p->acked >= window)))) {
             p->next_send_ns = t + interval_ns;  // skip this slot, broker is not keeping up
             break;
           }
           queue_publish(*p, now_ns());
           p->next_send_ns += interval_ns;
           ++burst;
+          if (o.device) flush(*p);  // its own send()
         }
-        if (burst) flush(*p);
+        if (burst && !o.device) flush(*p);
         next_wake = std::min(next_wake, p->next_send_ns);
+      } else if (o.device) {
+        // One PUBLISH, one send(); the next waits for the socket (QoS 0) or the PUBACK
+        // window (QoS 1/2). No delivery window: a device does not know its subscribers.
+        if (p->out_pending() == 0 && (o.qos == 0 || p->sent - p->acked < window)) {
+          queue_publish(*p, t);
+          flush(*p);
+        }
       } else {
         int burst = 0;
         while (burst < 128 && p->out_pending() < out_cap) {
@@ -888,7 +917,8 @@ int run_throughput() {
     // window forever. After 1 s without a delivery from a publisher that has messages
     // outstanding, write them off (the final "lost" count is still expected - delivered).
     for (auto* p : G.pubs) {
-      if (!open_loop && p->sent * F > p->delivered + p->lost && t - p->progress_ns > 1000000000ull) {
+      if (!open_loop && !o.device && p->sent * F > p->delivered + p->lost &&
+          t - p->progress_ns > 1000000000ull) {
         ++stalls;
         p->lost = p->sent * F - p->delivered;
         p->progress_ns = t;
@@ -896,11 +926,38 @@ int run_throughput() {
     }
     if (!G.fatal.empty()) break;
     uint64_t wait = open_loop ? (next_wake > t ? next_wake - t : 0) : 20000000ull;
+    if (o.device && !open_loop && o.qos == 0) wait = 0;  // nothing to wait for but the socket
     if (!open_loop && wait > stop_at - t) wait = stop_at - t;
     poll_once(std::min<uint64_t>(wait, 20000000ull));
   }
   uint64_t pub_end = now_ns();
   uint64_t rx_at_pub_end = G.total_rx;
+
+  // Publish mode: the broker handles a connection's packets in order, so a PINGRESP
+  // after the last PUBLISH (and every PUBACK, at QoS 1/2) means all were taken in.
+  uint64_t confirmed = 0, confirmed_ns = 0;
+  if (o.mode == "publish") {
+    for (auto* p : G.pubs) {
+      if (p->st != St::Ready) continue;
+      p->out.push_back(0xC0);
+      p->out.push_back(0x00);
+      flush(*p);
+    }
+    uint64_t deadline = pub_end + static_cast<uint64_t>(o.drain_timeout * 1e9);
+    auto settled = [&] {
+      for (auto* p : G.pubs)
+        if (p->st == St::Ready && (p->pongs == 0 || (o.qos && p->acked < p->sent))) return false;
+      return true;
+    };
+    while (!settled() && now_ns() < deadline && G.fatal.empty()) {
+      for (auto* p : G.pubs)
+        if (p->out_pending()) flush(*p);
+      poll_once(10000000ull);
+    }
+    for (auto* p : G.pubs)
+      if (p->pongs > 0) confirmed += o.qos ? p->acked : p->sent;
+    confirmed_ns = G.last_ack_ns ? G.last_ack_ns : now_ns();
+  }
 
   // Drain: wait for everything published to arrive (bounded).
   uint64_t drain_deadline = pub_end + static_cast<uint64_t>(o.drain_timeout * 1e9);
@@ -922,6 +979,7 @@ int run_throughput() {
   ProcSample after = sample_proc(o.server_pid);
   double cpu1 = self_cpu_s();
   uint64_t end = G.last_rx_ns ? G.last_rx_ns : now_ns();
+  if (o.mode == "publish") end = confirmed_ns;
 
   uint64_t sent = 0;
   for (auto* p : G.pubs) sent += p->sent;
@@ -929,7 +987,7 @@ int run_throughput() {
   double pub_elapsed = static_cast<double>(pub_end - t0) / 1e9;
 
   Json j;
-  j.boolean("ok", G.fatal.empty() && G.total_rx > 0);
+  j.boolean("ok", G.fatal.empty() && (o.mode == "publish" ? confirmed : G.total_rx) > 0);
   if (!G.fatal.empty()) j.str("error", G.fatal);
   j.str("mode", o.mode);
   j.integer("qos", o.qos);
@@ -939,20 +997,24 @@ int run_throughput() {
   j.integer("window", open_loop ? 0 : static_cast<long long>(window));
   j.num("target_rate", o.rate);
   j.integer("published", static_cast<long long>(sent));
+  if (o.mode == "publish") expected = sent;  // each one must be taken in
   j.integer("expected_deliveries", static_cast<long long>(expected));
-  j.integer("delivered", static_cast<long long>(G.total_rx));
-  j.integer("lost", static_cast<long long>(expected - std::min(expected, G.total_rx)));
+  // Publish mode has no subscriber: "delivered" is what the broker confirmed taking in.
+  const uint64_t delivered = o.mode == "publish" ? confirmed : G.total_rx;
+  j.boolean("device", o.device);
+  j.integer("delivered", static_cast<long long>(delivered));
+  j.integer("lost", static_cast<long long>(expected - std::min(expected, delivered)));
   j.integer("stalls", static_cast<long long>(stalls));
   j.num("elapsed_s", elapsed);
   j.num("publish_s", pub_elapsed);
   j.num("published_per_s", static_cast<double>(sent) / pub_elapsed);
-  j.num("delivered_per_s", elapsed > 0 ? static_cast<double>(G.total_rx) / elapsed : 0);
+  j.num("delivered_per_s", elapsed > 0 ? static_cast<double>(delivered) / elapsed : 0);
   j.num("delivered_per_s_during_publish", static_cast<double>(rx_at_pub_end) / pub_elapsed);
   emit_common(j, before, after, cpu1 - cpu0, static_cast<double>(now_ns() - t0) / 1e9);
   disconnect_all();
   std::printf("RESULT %s\n", j.done().c_str());
   std::fflush(stdout);
-  return G.fatal.empty() && G.total_rx > 0 ? 0 : 1;
+  return G.fatal.empty() && delivered > 0 ? 0 : 1;
 }
 
 // ---------------------------------------------------------------- stresser mode
@@ -1012,7 +1074,8 @@ int run_stresser() {
       if (p->st != St::Ready || p->pub_done) continue;
       int burst = 0;
       uint64_t t = now_ns();
-      while (p->sent < M && burst < 128 && p->out_pending() < out_cap) {
+      const int max_burst = o.device ? 1 : 128;  // --device: one PUBLISH per send(), as paho
+      while (p->sent < M && burst < max_burst && p->out_pending() < (o.device ? 1 : out_cap)) {
         if (o.qos && p->acked < p->sent) break;  // paho token.Wait(): one in flight at QoS 1
         queue_publish(*p, t);
         ++burst;
@@ -1027,7 +1090,11 @@ int run_stresser() {
         update_events(*s);
       }
     }
-    poll_once(5000000ull);
+    // A device-shaped QoS 0 publisher waits only for its socket: poll without sleeping.
+    bool busy = false;
+    if (o.device && o.qos == 0)
+      for (auto* p : G.pubs) busy |= p->st == St::Ready && !p->pub_done;
+    poll_once(busy ? 0 : 5000000ull);
   }
   ProcSample after = sample_proc(o.server_pid);
   double cpu1 = self_cpu_s();
@@ -1068,6 +1135,7 @@ int run_stresser() {
   j.boolean("ok", ok);
   if (!G.fatal.empty()) j.str("error", G.fatal);
   j.str("mode", "stresser");
+  j.boolean("device", o.device);
   j.integer("qos", o.qos);
   j.integer("clients", o.pairs);
   j.integer("published", static_cast<long long>(published));
