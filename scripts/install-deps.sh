@@ -8,7 +8,7 @@ build_pkgs=(
   build-essential cmake ninja-build pkg-config git openssl
   libasio-dev libssl-dev libcli11-dev libspdlog-dev libfmt-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
-  librocksdb-dev
+  librocksdb-dev libtomlplusplus-dev libsystemd-dev
 )
 test_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev clang clang-format libclang-rt-14-dev

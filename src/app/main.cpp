@@ -15,6 +15,7 @@
 #include "api/util.hpp"
 #include "app/options.hpp"
 #include "app/store_factory.hpp"
+#include "app/systemd_notify.hpp"
 #include "auth/passwd.hpp"
 #include "net/server.hpp"
 
@@ -57,6 +58,27 @@ void reload_auth(const auth::AuthOptions& options, broker::Broker& broker) {
   spdlog::info("received SIGHUP: reloaded {}; new connections use it", what);
 }
 
+// SIGHUP: loads each TLS listener's certificate, key (and CA file) again, so a
+// renewed certificate needs no restart. Connections already open keep the
+// context they were accepted with; a listener whose files do not load keeps
+// its current context.
+void reload_tls(const net::Server& server) {
+  for (const auto& l : server.listeners()) {
+    if (!l->tls()) continue;
+    std::string error;
+    if (l->reload_tls(error)) {
+      spdlog::info(
+          "received SIGHUP: reloaded certificate '{}' of listener {}; new connections use it",
+          l->config().cert_file, l->bound_address());
+    } else {
+      spdlog::error(
+          "reload after SIGHUP failed for listener {}: {}; still using the certificate "
+          "loaded before",
+          l->bound_address(), error);
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -72,6 +94,7 @@ int main(int argc, char** argv) {
   spdlog::set_level(opts.trace   ? spdlog::level::trace
                     : opts.debug ? spdlog::level::debug
                                  : spdlog::level::info);
+  if (!opts.config_note.empty()) spdlog::info("config: {}", opts.config_note);
 
   // Signals are taken by one thread with sigwait; block them before any
   // worker thread exists so none of them is interrupted.
@@ -123,23 +146,33 @@ int main(int argc, char** argv) {
     return 1;
   }
   server.start();
-  spdlog::info("mqtt-server {} listening on {} ({}, {} worker threads{})", MQTT_SERVER_VERSION,
-               server.bound_address(), opts.server.tls ? "TLS" : "plain TCP", server.threads(),
+  std::string listening;
+  for (const auto& l : server.listeners()) {
+    listening += (listening.empty() ? "" : ", ") + l->describe();
+  }
+  spdlog::info("mqtt-server {} listening on {} ({} worker threads{})", MQTT_SERVER_VERSION,
+               listening, server.threads(),
                opts.server.broker.non_broker ? ", non-broker mode" : "");
+  app::notify_ready("listening on " + listening);
 
   // The main thread waits for a signal (SIGHUP reloads the password and ACL
-  // files, SIGINT and SIGTERM stop) and, meanwhile, logs what the broker did
-  // in each interval (when it did anything).
+  // files and the TLS certificates, SIGINT and SIGTERM stop) and, meanwhile,
+  // logs what the broker did in each interval (when it did anything) and
+  // tells a systemd watchdog it is alive.
   using Clock = std::chrono::steady_clock;
   const auto interval = std::chrono::seconds(opts.stats_interval_s);
   auto next_stats = Clock::now() + interval;
+  const auto watchdog = app::watchdog_interval();
+  auto next_watchdog = Clock::now() + watchdog;
   int sig = 0;
   broker::StatsSnapshot last{};
   for (;;) {
-    if (opts.stats_interval_s == 0) {
+    if (opts.stats_interval_s == 0 && watchdog.count() == 0) {
       if (sigwait(&signals, &sig) != 0) continue;
     } else {
-      const auto left = std::max(Clock::duration::zero(), next_stats - Clock::now());
+      auto until = opts.stats_interval_s == 0 ? Clock::time_point::max() : next_stats;
+      if (watchdog.count() != 0) until = std::min(until, next_watchdog);
+      const auto left = std::max(Clock::duration::zero(), until - Clock::now());
       const auto whole = std::chrono::duration_cast<std::chrono::seconds>(left);
       timespec wait{static_cast<time_t>(whole.count()),
                     static_cast<long>(std::chrono::nanoseconds(left - whole).count())};
@@ -147,10 +180,15 @@ int main(int argc, char** argv) {
     }
     if (sig == SIGHUP) {
       reload_auth(opts.auth, server.broker());
+      reload_tls(server);
       continue;
     }
     if (sig > 0) break;
-    if (Clock::now() < next_stats) continue;  // interrupted early (EINTR)
+    if (watchdog.count() != 0 && Clock::now() >= next_watchdog) {
+      app::notify_watchdog();
+      next_watchdog = Clock::now() + watchdog;
+    }
+    if (opts.stats_interval_s == 0 || Clock::now() < next_stats) continue;  // EINTR, watchdog
     next_stats = Clock::now() + interval;
     broker::StatsSnapshot now = server.broker().snapshot();
     if (now.messages_in != last.messages_in || now.messages_out != last.messages_out ||
@@ -166,6 +204,7 @@ int main(int argc, char** argv) {
     last = now;
   }
   spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  app::notify_stopping();
   server.stop();
   server.broker().snapshot_sessions_now();
   store->stop();  // after the workers, so the last publishes are kept

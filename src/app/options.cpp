@@ -3,6 +3,8 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "app/config_file.hpp"
+
 namespace app {
 
 int parse_options(int argc, char** argv, Options& o) {
@@ -10,6 +12,11 @@ int parse_options(int argc, char** argv, Options& o) {
                "mqtt-server"};
   cli.set_version_flag("-V,--version", std::string("mqtt-server ") + MQTT_SERVER_VERSION);
   auto& s = o.server;
+  cli.add_option("--config", o.config_file,
+                 "TOML file of settings: any long flag below as a key (e.g. max_inflight = 20), "
+                 "plus [[listener]] tables; flags given here override it (see docs/config.md)")
+      ->type_name("<FILE>")
+      ->configurable(false);
   cli.add_option("-a,--addr", s.addr, "server's address, IP:PORT")
       ->default_val(s.addr)
       ->type_name("<IPADDR>");
@@ -116,8 +123,13 @@ int parse_options(int argc, char** argv, Options& o) {
     std::fprintf(stderr, "mqtt-server: %s (see --help)\n", e.what());
     return 2;
   }
+  std::string error;
+  if (!o.config_file.empty() && !apply_config_file(cli, o.config_file, s, o.config_note, error)) {
+    std::fprintf(stderr, "%s\n", error.c_str());
+    return 2;
+  }
   s.tls = !non_tls;
-  if (s.require_certificate && s.ca_file.empty()) {
+  if (s.require_certificate && s.ca_file.empty() && s.listeners.empty()) {
     std::fprintf(stderr, "mqtt-server: --require-certificate needs --cafile (see --help)\n");
     return 2;
   }

@@ -10,6 +10,8 @@ namespace app {
 
 struct Options {
   net::ServerOptions server;
+  std::string config_file;          // --config: TOML, see docs/config.md
+  std::string config_note;          // something about the file worth a log line at start
   std::string db_addr;              // Cassandra contact points; empty: embedded store
   std::string data_dir = "./data";  // the embedded store
   bool no_store = false;            // keep nothing on disk (pure broker)
@@ -28,8 +30,9 @@ struct Options {
   bool trace = false;
 };
 
-// Parses argv. Returns -1 to go on, or an exit code (0 after --help/--version,
-// non-zero after a bad flag, with one line on stderr).
+// Parses argv, then the --config file if any (the command line wins). Returns
+// -1 to go on, or an exit code (0 after --help/--version, non-zero after a bad
+// flag or setting, with one line on stderr).
 int parse_options(int argc, char** argv, Options& out);
 
 }  // namespace app

@@ -30,12 +30,17 @@ bool split_host_port(const std::string& addr, std::string& host, std::string& po
 }
 }  // namespace
 
+bool check_address(const std::string& addr, std::string& error) {
+  std::string host, port;
+  if (split_host_port(addr, host, port)) return true;
+  error = "invalid address '" + addr + "': expected IP:PORT, e.g. 127.0.0.1:8883 or [::1]:8883";
+  return false;
+}
+
 int open_listener(const std::string& addr, std::string& error) {
   std::string host, port;
-  if (!split_host_port(addr, host, port)) {
-    error = "invalid address '" + addr + "': expected IP:PORT, e.g. 127.0.0.1:8883 or [::1]:8883";
-    return -1;
-  }
+  if (!check_address(addr, error)) return -1;
+  split_host_port(addr, host, port);
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;

@@ -1,34 +1,42 @@
 #include "net/server.hpp"
 
-#include <unistd.h>
-
 #include "broker/shard.hpp"
-#include "net/listener.hpp"
 
 namespace net {
+
+ListenerConfig flags_listener(const ServerOptions& opts) {
+  ListenerConfig l;
+  l.protocol = opts.tls ? ListenerConfig::Protocol::Tls : ListenerConfig::Protocol::Tcp;
+  l.address = opts.addr;
+  l.cert_file = opts.cert_file;
+  l.key_file = opts.key_file;
+  l.ca_file = opts.ca_file;
+  l.require_certificate = opts.require_certificate;
+  return l;
+}
 
 Server::~Server() {
   stop();
   workers_.clear();  // connections go before the broker they point into
   broker_.reset();
-  if (listen_fd_ >= 0) ::close(listen_fd_);
 }
 
 bool Server::open(const ServerOptions& opts, std::string& error) {
-  if (opts.tls && !tls_.load(opts.cert_file, opts.key_file, error)) return false;
-  if (opts.tls && !opts.ca_file.empty() &&
-      !tls_.verify_clients(opts.ca_file, opts.require_certificate, error)) {
-    return false;
+  std::vector<ListenerConfig> configs = opts.listeners;
+  if (configs.empty()) configs.push_back(flags_listener(opts));
+  for (const ListenerConfig& config : configs) {
+    std::unique_ptr<Listener> l = Listener::open(config, error);
+    if (!l) return false;
+    listeners_.push_back(std::move(l));
   }
-  listen_fd_ = open_listener(opts.addr, error);
-  if (listen_fd_ < 0) return false;
-  bound_ = local_address(listen_fd_);
+  std::vector<Listener*> listeners;
+  for (auto& l : listeners_) listeners.push_back(l.get());
 
   int n = opts.threads > 0 ? opts.threads : static_cast<int>(std::thread::hardware_concurrency());
   if (n <= 0) n = 1;
   std::vector<std::function<void()>> wakers;
   for (int i = 0; i < n; ++i) {
-    workers_.push_back(std::make_unique<Worker>(i, listen_fd_, opts.tls ? tls_.get() : nullptr));
+    workers_.push_back(std::make_unique<Worker>(i, listeners));
     Worker* w = workers_.back().get();
     wakers.push_back([w] { w->wake(); });
   }

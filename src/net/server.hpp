@@ -1,4 +1,4 @@
-// The MQTT server: listener, workers (one event loop per thread) and the broker.
+// The MQTT server: listeners, workers (one event loop per thread) and the broker.
 #pragma once
 
 #include <memory>
@@ -7,7 +7,8 @@
 #include <vector>
 
 #include "broker/broker.hpp"
-#include "net/tls.hpp"
+#include "net/listener_config.hpp"
+#include "net/listeners.hpp"
 #include "net/worker.hpp"
 
 namespace net {
@@ -23,7 +24,13 @@ struct ServerOptions {
   bool require_certificate = false;
   int threads = 0;  // 0: one per core
   broker::Config broker;
+  // [[listener]] tables of the config file. Empty: one listener from the
+  // fields above (addr, tls, cert_file, key_file, ca_file, require_certificate).
+  std::vector<ListenerConfig> listeners;
 };
+
+// The single listener the command-line flags describe.
+ListenerConfig flags_listener(const ServerOptions& opts);
 
 class Server {
  public:
@@ -32,7 +39,8 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Loads TLS and binds; on failure returns false with a one-line `error`.
+  // Loads TLS and binds every listener; on failure returns false with a
+  // one-line `error`.
   bool open(const ServerOptions& opts, std::string& error);
   // Starts the worker threads.
   void start();
@@ -40,13 +48,13 @@ class Server {
   void stop();
 
   broker::Broker& broker() { return *broker_; }
-  const std::string& bound_address() const { return bound_; }
+  // The first listener's address.
+  const std::string& bound_address() const { return listeners_.front()->bound_address(); }
+  const std::vector<std::unique_ptr<Listener>>& listeners() const { return listeners_; }
   int threads() const { return static_cast<int>(workers_.size()); }
 
  private:
-  TlsContext tls_;
-  int listen_fd_ = -1;
-  std::string bound_;
+  std::vector<std::unique_ptr<Listener>> listeners_;  // outlive the workers
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<broker::Broker> broker_;
   std::vector<std::thread> threads_;

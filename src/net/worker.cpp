@@ -19,6 +19,7 @@
 #include "broker/client.hpp"
 #include "broker/shard.hpp"
 #include "mqtt/reason_code.hpp"
+#include "net/listeners.hpp"
 
 namespace net {
 
@@ -29,12 +30,15 @@ struct Connection {
   bool want_write = false;
   std::string partial;  // bytes of an incomplete packet, kept between reads
   std::unique_ptr<broker::Client> client;
+  Listener* listener = nullptr;  // where it was accepted: its connection count
 };
 
 namespace {
-// epoll data tags for the two non-connection descriptors.
-constexpr uint64_t kListenTag = 1;
+// epoll data of the non-connection descriptors: the eventfd, and listener i
+// as kListenBase + i. Connections carry their pointer, never this small.
 constexpr uint64_t kEventTag = 2;
+constexpr uint64_t kListenBase = 16;
+constexpr uint64_t kFirstPointer = 4096;
 constexpr size_t kReadBufSize = 256 * 1024;
 constexpr size_t kReadBudget = 1 << 20;  // bytes read from one connection per turn
 constexpr size_t kMaxIov = 64;
@@ -69,19 +73,21 @@ Connection& conn_of(broker::Client* c) {
 }
 }  // namespace
 
-Worker::Worker(int index, int listen_fd, SSL_CTX* tls)
-    : index_(index), listen_fd_(listen_fd), tls_(tls), read_buf_(kReadBufSize) {
+Worker::Worker(int index, std::vector<Listener*> listeners)
+    : index_(index), listeners_(std::move(listeners)), read_buf_(kReadBufSize) {
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   event_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = kEventTag;
   epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, event_fd_, &ev);
-  // Every worker waits on the one listener; EPOLLEXCLUSIVE wakes one of them
+  // Every worker waits on every listener; EPOLLEXCLUSIVE wakes one of them
   // per connection instead of all.
-  ev.events = EPOLLIN | EPOLLEXCLUSIVE;
-  ev.data.u64 = kListenTag;
-  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev);
+  for (size_t i = 0; i < listeners_.size() && kListenBase + i < kFirstPointer; ++i) {
+    ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+    ev.data.u64 = kListenBase + i;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listeners_[i]->fd(), &ev);
+  }
 }
 
 Worker::~Worker() {
@@ -114,13 +120,15 @@ void Worker::run() {
     shard_->set_now_ms(broker::monotonic_ms());
     for (int i = 0; i < n; ++i) {
       const epoll_event& ev = events[i];
-      if (ev.data.u64 == kListenTag) {
-        accept_ready();
-      } else if (ev.data.u64 == kEventTag) {
-        uint64_t v;
-        ssize_t r = ::read(event_fd_, &v, sizeof v);
-        (void)r;
-        shard_->drain_inbox();
+      if (ev.data.u64 < kFirstPointer) {
+        if (ev.data.u64 == kEventTag) {
+          uint64_t v;
+          ssize_t r = ::read(event_fd_, &v, sizeof v);
+          (void)r;
+          shard_->drain_inbox();
+        } else {
+          accept_ready(*listeners_[ev.data.u64 - kListenBase]);
+        }
       } else {
         auto* c = static_cast<Connection*>(ev.data.ptr);
         if (c->client->closing()) continue;
@@ -133,12 +141,12 @@ void Worker::run() {
   }
 }
 
-void Worker::accept_ready() {
+void Worker::accept_ready(Listener& listener) {
   for (int i = 0; i < 64; ++i) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
-    int fd =
-        accept4(listen_fd_, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = accept4(listener.fd(), reinterpret_cast<sockaddr*>(&ss), &len,
+                     SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
       if (errno == EMFILE || errno == ENFILE) {
@@ -161,12 +169,27 @@ void Worker::accept_ready() {
       ::close(fd);
       continue;
     }
+    if (!listener.admit()) {
+      stats.open_connections.fetch_sub(1, std::memory_order_relaxed);
+      uint64_t refused = stats.refused_connections.fetch_add(1, std::memory_order_relaxed) + 1;
+      if ((refused & (refused - 1)) == 0) {
+        spdlog::warn(
+            "refused a connection from {} on {}: its max_connections {} reached ({} refused)",
+            peer_name(ss), listener.bound_address(), listener.config().max_connections, refused);
+      }
+      ::close(fd);
+      continue;
+    }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     auto conn = std::make_unique<Connection>();
     conn->fd = fd;
-    if (tls_) {
-      conn->ssl = SSL_new(tls_);
+    conn->listener = &listener;
+    if (listener.tls()) {
+      // Held until SSL_new has taken its own reference to the SSL_CTX: a
+      // SIGHUP reload may replace the listener's context meanwhile.
+      std::shared_ptr<const TlsContext> tls = listener.tls_context();
+      conn->ssl = SSL_new(tls->get());
       SSL_set_fd(conn->ssl, fd);
       SSL_set_accept_state(conn->ssl);
       conn->handshaking = true;
@@ -361,6 +384,7 @@ void Worker::destroy(broker::Client* client) {
   }
   ::close(c->fd);
   c->client.reset();
+  c->listener->release();
   delete c;
   shard_->broker().stats().open_connections.fetch_sub(1, std::memory_order_relaxed);
 }

@@ -1,4 +1,4 @@
-// One event-loop thread: accepts connections from the shared listener, reads
+// One event-loop thread: accepts connections from the shared listeners, reads
 // and parses, writes once per loop turn, and drains its shard's inbox. A
 // connection lives its whole life on one worker.
 #pragma once
@@ -19,11 +19,12 @@ class Client;
 namespace net {
 
 struct Connection;
+class Listener;
 
 class Worker {
  public:
-  // `tls` may be null for plain TCP. `listen_fd` is shared by all workers.
-  Worker(int index, int listen_fd, SSL_CTX* tls);
+  // Every worker waits on all `listeners` (owned by the server, outliving it).
+  Worker(int index, std::vector<Listener*> listeners);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -42,7 +43,7 @@ class Worker {
   void close_all();
 
  private:
-  void accept_ready();
+  void accept_ready(Listener& listener);
   void on_readable(Connection& c);
   void on_writable(Connection& c);
   bool continue_handshake(Connection& c);
@@ -54,8 +55,7 @@ class Worker {
   void tick();
 
   int index_;
-  int listen_fd_;
-  SSL_CTX* tls_;
+  std::vector<Listener*> listeners_;
   int epoll_fd_ = -1;
   int event_fd_ = -1;
   std::atomic<bool> stopping_{false};

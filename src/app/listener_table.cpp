@@ -1,0 +1,127 @@
+#include "app/listener_table.hpp"
+
+#include "net/listener.hpp"
+
+namespace app {
+
+namespace {
+
+std::string line_of(const std::string& path, const toml::source_region& where) {
+  return path + ":" + std::to_string(where.begin.line) + ": ";
+}
+
+}  // namespace
+
+bool parse_listener_table(const toml::table& table, const std::string& path,
+                          const net::ServerOptions& server, net::ListenerConfig& out,
+                          std::string& error) {
+  const std::string table_at = line_of(path, table.source()) + "[[listener]]: ";
+  std::string protocol;
+  bool has_cert = false, has_key = false, has_ca = false, has_require = false;
+  out.origin = path + ":" + std::to_string(table.source().begin.line);
+  out.ca_file = server.ca_file;
+  out.require_certificate = server.require_certificate;
+
+  for (auto&& [k, v] : table) {
+    const std::string key(k.str());
+    std::string name = key;
+    for (char& c : name) {
+      if (c == '-') c = '_';
+    }
+    const std::string here = line_of(path, k.source()) + "key '" + key + "': ";
+    auto text = [&](std::string& into) {
+      if (auto s = v.value_exact<std::string>()) {
+        into = *s;
+        return true;
+      }
+      error = here + "expected a string (in quotes)";
+      return false;
+    };
+    if (name == "protocol") {
+      if (!text(protocol)) return false;
+      if (protocol == "tcp") {
+        out.protocol = net::ListenerConfig::Protocol::Tcp;
+      } else if (protocol == "tls") {
+        out.protocol = net::ListenerConfig::Protocol::Tls;
+      } else if (protocol == "ws" || protocol == "wss") {
+        error = here + "protocol '" + protocol +
+                "' is not supported yet (WebSocket listeners come with the WebSocket "
+                "transport); use \"tcp\" or \"tls\"";
+        return false;
+      } else {
+        error = here + "unknown protocol '" + protocol + "': expected \"tcp\" or \"tls\"";
+        return false;
+      }
+    } else if (name == "address") {
+      if (!text(out.address)) return false;
+      std::string why;
+      if (!net::check_address(out.address, why)) {
+        error = here + why;
+        return false;
+      }
+    } else if (name == "certificate") {
+      if (!text(out.cert_file)) return false;
+      has_cert = true;
+    } else if (name == "key") {
+      if (!text(out.key_file)) return false;
+      has_key = true;
+    } else if (name == "cafile") {
+      if (!text(out.ca_file)) return false;
+      has_ca = true;
+    } else if (name == "require_certificate") {
+      auto b = v.value_exact<bool>();
+      if (!b) {
+        error = here + "expected a boolean (true or false)";
+        return false;
+      }
+      out.require_certificate = *b;
+      has_require = true;
+    } else if (name == "max_connections") {
+      auto n = v.value_exact<int64_t>();
+      if (!n || *n < 0) {
+        error = here + "expected a whole number, 0 (no limit of its own) or more";
+        return false;
+      }
+      out.max_connections = static_cast<size_t>(*n);
+    } else {
+      error = here +
+              "unknown listener setting (expected protocol, address, certificate, key, cafile, "
+              "require_certificate, max_connections)";
+      return false;
+    }
+  }
+
+  if (protocol.empty()) {
+    error = table_at + "missing key 'protocol' (\"tcp\" or \"tls\")";
+    return false;
+  }
+  if (out.address.empty()) {
+    error = table_at + "missing key 'address' (IP:PORT)";
+    return false;
+  }
+  const bool tls = out.protocol == net::ListenerConfig::Protocol::Tls;
+  if (tls && (!has_cert || !has_key)) {
+    error = table_at + "missing key '" + std::string(has_cert ? "key" : "certificate") +
+            "': a tls listener needs certificate and key (PEM files)";
+    return false;
+  }
+  if (!tls && (has_cert || has_key || has_ca || has_require)) {
+    const char* which = has_cert  ? "certificate"
+                        : has_key ? "key"
+                        : has_ca  ? "cafile"
+                                  : "require_certificate";
+    error = table_at + "key '" + which + "': only for protocol \"tls\"";
+    return false;
+  }
+  if (!tls) {
+    out.ca_file.clear();  // inherited defaults mean nothing without TLS
+    out.require_certificate = false;
+  }
+  if (out.require_certificate && out.ca_file.empty()) {
+    error = table_at + "key 'require_certificate': needs cafile (here or at the top level)";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace app
