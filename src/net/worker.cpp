@@ -68,6 +68,14 @@ std::string tls_error_text() {
   return buf;
 }
 
+// tls_io_begins(): OpenSSL keeps one error queue per thread, and SSL_get_error
+// reports SSL_ERROR_SSL whenever that queue is not empty, whatever the call
+// that just returned did. A worker serves many TLS connections, so an error
+// left by one (a close_notify to a peer that already hung up) made the next
+// healthy connection's SSL_read look failed and closed it ("shutdown while in
+// init"). Every TLS call whose result goes to SSL_get_error starts with an
+// empty queue (ERR_clear_error is a thread-local reset, no system call).
+
 Connection& conn_of(broker::Client* c) {
   return *static_cast<Connection*>(c->io);
 }
@@ -208,6 +216,7 @@ void Worker::accept_ready(Listener& listener) {
 }
 
 bool Worker::continue_handshake(Connection& c) {
+  ERR_clear_error();  // see tls_io_begins()
   int r = SSL_do_handshake(c.ssl);
   if (r == 1) {
     c.handshaking = false;
@@ -232,6 +241,7 @@ void Worker::on_readable(Connection& c) {
   while (!c.client->closing()) {
     ssize_t n;
     if (c.ssl) {
+      ERR_clear_error();  // see tls_io_begins()
       n = SSL_read(c.ssl, read_buf_.data(), static_cast<int>(read_buf_.size()));
       if (n <= 0) {
         int err = SSL_get_error(c.ssl, static_cast<int>(n));
@@ -318,6 +328,7 @@ void Worker::flush(Connection& c) {
         size_t take = std::min(views[i].size(), kTlsStage - tls_stage_.size());
         tls_stage_.insert(tls_stage_.end(), views[i].data(), views[i].data() + take);
       }
+      ERR_clear_error();  // see tls_io_begins()
       int r = SSL_write(c.ssl, tls_stage_.data(), static_cast<int>(tls_stage_.size()));
       if (r > 0) {
         out.consume(static_cast<size_t>(r));
@@ -380,6 +391,7 @@ void Worker::destroy(broker::Client* client) {
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c->fd, nullptr);
   if (c->ssl) {
     if (!c->handshaking) SSL_shutdown(c->ssl);
+    ERR_clear_error();  // a failed close_notify must not reach the next connection
     SSL_free(c->ssl);
   }
   ::close(c->fd);

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import queue
+import socket
+import ssl
 import subprocess
 from pathlib import Path
 
@@ -53,6 +55,26 @@ def test_plain_client_on_tls_listener_is_dropped(tls_server, client_factory):
     sub.subscribe("after")
     pub = client_factory(tls_server).connect()
     round_trip(pub, sub, "after")
+
+
+def test_tls_clients_survive_short_tls_connections(tls_server, client_factory):
+    """TLS connections that finish the handshake and hang up at once (probes, health checks,
+    scanners) leave the others alone. They used to close healthy TLS clients on the same worker
+    ("shutdown while in init"): OpenSSL's per-thread error queue carried their failed
+    close_notify into the next connection's SSL_read."""
+    held = [client_factory(tls_server).connect() for _ in range(4)]  # on both workers
+    for i, c in enumerate(held):
+        c.subscribe(f"probe/{i}")
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # like a port probe: take the certificate, hang up
+    for _ in range(20):
+        with socket.create_connection((tls_server.host, tls_server.port), timeout=5) as raw:
+            with ctx.wrap_socket(raw) as s:
+                assert s.getpeercert(binary_form=True)
+        # The victim was whichever TLS connection that worker served next: keep them busy.
+        for i, c in enumerate(held):
+            round_trip(c, c, f"probe/{i}")
 
 
 # (filter, topic, matches). From MQTT 3.1.1 section 4.7 and its examples.
