@@ -16,7 +16,11 @@
 #include "app/options.hpp"
 #include "app/store_factory.hpp"
 #include "auth/passwd.hpp"
+#include "broker/sys_topics.hpp"
 #include "net/server.hpp"
+#include "ops/http_server.hpp"
+#include "ops/json_log.hpp"
+#include "ops/metrics.hpp"
 
 namespace {
 
@@ -57,6 +61,29 @@ void reload_auth(const auth::AuthOptions& options, broker::Broker& broker) {
   spdlog::info("received SIGHUP: reloaded {}; new connections use it", what);
 }
 
+// What /metrics and /healthz read; called on the HTTP server's threads.
+ops::HttpHandlers ops_handlers(broker::Broker& broker, const store::Store& store,
+                               const api::GrpcServer& grpc) {
+  ops::HttpHandlers h;
+  h.metrics = [&broker, &store, &grpc] {
+    ops::MetricsInput in;
+    in.broker = broker.snapshot();
+    const store::StoreHealth health = store.health();
+    in.store_up = health.up;
+    in.store_pending = health.pending;
+    in.store_write_errors = health.write_errors;
+    in.grpc_streams = grpc.stream_count();
+    in.grpc_stream_dropped = grpc.stream_dropped_total();
+    in.process = ops::read_process_stats();
+    return ops::render_metrics(in);
+  };
+  h.health_problem = [&store] {
+    const store::StoreHealth health = store.health();
+    return health.up ? std::string() : "store unavailable: " + health.problem;
+  };
+  return h;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -66,9 +93,15 @@ int main(int argc, char** argv) {
   app::Options opts;
   if (int rc = app::parse_options(argc, argv, opts); rc >= 0) return rc;
 
-  auto logger = spdlog::stderr_color_mt("mqtt-server");
+  // JSON lines go to log shippers, never to a terminal: no colour codes.
+  auto logger = opts.log_json ? spdlog::stderr_logger_mt("mqtt-server")
+                              : spdlog::stderr_color_mt("mqtt-server");
   spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  if (opts.log_json) {
+    spdlog::set_formatter(std::make_unique<ops::JsonLogFormatter>());
+  } else {
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  }
   spdlog::set_level(opts.trace   ? spdlog::level::trace
                     : opts.debug ? spdlog::level::debug
                                  : spdlog::level::info);
@@ -122,10 +155,27 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "mqtt-server: %s\n", error.c_str());
     return 1;
   }
+  std::unique_ptr<ops::HttpServer> http;
+  if (!opts.http_addr.empty()) {
+    http = ops::HttpServer::start(opts.http_addr, ops_handlers(server.broker(), *store, *grpc),
+                                  error);
+    if (!http) {
+      std::fprintf(stderr, "mqtt-server: %s\n", error.c_str());
+      return 1;
+    }
+  }
   server.start();
   spdlog::info("mqtt-server {} listening on {} ({}, {} worker threads{})", MQTT_SERVER_VERSION,
                server.bound_address(), opts.server.tls ? "TLS" : "plain TCP", server.threads(),
                opts.server.broker.non_broker ? ", non-broker mode" : "");
+  if (http) spdlog::info("metrics on http://{}/metrics, health on /healthz", http->address());
+  std::unique_ptr<broker::SysTopics> sys;
+  if (opts.sys_interval_s > 0) {
+    sys = std::make_unique<broker::SysTopics>(
+        server.broker(), std::string("mqtt-server version ") + MQTT_SERVER_VERSION,
+        opts.sys_interval_s);
+    sys->start();
+  }
 
   // The main thread waits for a signal (SIGHUP reloads the password and ACL
   // files, SIGINT and SIGTERM stop) and, meanwhile, logs what the broker did
@@ -166,6 +216,8 @@ int main(int argc, char** argv) {
     last = now;
   }
   spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  sys.reset();   // publishes through the workers: stop it first
+  http.reset();  // reads the broker, the store and gRPC
   server.stop();
   server.broker().snapshot_sessions_now();
   store->stop();  // after the workers, so the last publishes are kept
