@@ -8,12 +8,12 @@ build_pkgs=(
   build-essential cmake ninja-build pkg-config git openssl
   libasio-dev libssl-dev libcli11-dev libspdlog-dev libfmt-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
-  librocksdb-dev libtomlplusplus-dev libsystemd-dev
+  librocksdb-dev libtomlplusplus-dev libsystemd-dev libcpp-httplib-dev
 )
 test_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev clang clang-format libclang-rt-14-dev
   python3 python3-pytest python3-pytest-timeout python3-paho-mqtt python3-grpcio python3-protobuf
-  python3-cassandra mosquitto mosquitto-clients
+  python3-cassandra python3-prometheus-client mosquitto mosquitto-clients
   openjdk-17-jre-headless maven
 )
 

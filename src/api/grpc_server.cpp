@@ -177,4 +177,12 @@ GrpcServer::~GrpcServer() {
   server_.reset();
 }
 
+size_t GrpcServer::stream_count() const {
+  return hub_->stream_count();
+}
+
+uint64_t GrpcServer::stream_dropped_total() const {
+  return hub_->dropped_total();
+}
+
 }  // namespace api

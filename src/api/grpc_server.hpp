@@ -43,6 +43,10 @@ class GrpcServer {
 
   // The address it listens on, with the port it got.
   const std::string& address() const { return address_; }
+  // Open device-message streams, and messages they dropped since start
+  // (any thread; for /metrics).
+  size_t stream_count() const;
+  uint64_t stream_dropped_total() const;
 
  private:
   GrpcServer() = default;

@@ -1,6 +1,7 @@
 // mqtt-server: command line, logging, signals; wires the parts together.
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -17,7 +18,11 @@
 #include "app/store_factory.hpp"
 #include "app/systemd_notify.hpp"
 #include "auth/passwd.hpp"
+#include "broker/sys_topics.hpp"
 #include "net/server.hpp"
+#include "ops/http_server.hpp"
+#include "ops/json_log.hpp"
+#include "ops/metrics.hpp"
 
 namespace {
 
@@ -79,6 +84,29 @@ void reload_tls(const net::Server& server) {
   }
 }
 
+// What /metrics and /healthz read; called on the HTTP server's threads.
+ops::HttpHandlers ops_handlers(broker::Broker& broker, const store::Store& store,
+                               const api::GrpcServer& grpc) {
+  ops::HttpHandlers h;
+  h.metrics = [&broker, &store, &grpc] {
+    ops::MetricsInput in;
+    in.broker = broker.snapshot();
+    const store::StoreHealth health = store.health();
+    in.store_up = health.up;
+    in.store_pending = health.pending;
+    in.store_write_errors = health.write_errors;
+    in.grpc_streams = grpc.stream_count();
+    in.grpc_stream_dropped = grpc.stream_dropped_total();
+    in.process = ops::read_process_stats();
+    return ops::render_metrics(in);
+  };
+  h.health_problem = [&store] {
+    const store::StoreHealth health = store.health();
+    return health.up ? std::string() : "store unavailable: " + health.problem;
+  };
+  return h;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -88,9 +116,15 @@ int main(int argc, char** argv) {
   app::Options opts;
   if (int rc = app::parse_options(argc, argv, opts); rc >= 0) return rc;
 
-  auto logger = spdlog::stderr_color_mt("mqtt-server");
+  // JSON lines go to log shippers, never to a terminal: no colour codes.
+  auto logger = opts.log_json ? spdlog::stderr_logger_mt("mqtt-server")
+                              : spdlog::stderr_color_mt("mqtt-server");
   spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  if (opts.log_json) {
+    spdlog::set_formatter(std::make_unique<ops::JsonLogFormatter>());
+  } else {
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  }
   spdlog::set_level(opts.trace   ? spdlog::level::trace
                     : opts.debug ? spdlog::level::debug
                                  : spdlog::level::info);
@@ -145,6 +179,15 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "mqtt-server: %s\n", error.c_str());
     return 1;
   }
+  std::unique_ptr<ops::HttpServer> http;
+  if (!opts.http_addr.empty()) {
+    http =
+        ops::HttpServer::start(opts.http_addr, ops_handlers(server.broker(), *store, *grpc), error);
+    if (!http) {
+      std::fprintf(stderr, "mqtt-server: %s\n", error.c_str());
+      return 1;
+    }
+  }
   server.start();
   std::string listening;
   for (const auto& l : server.listeners()) {
@@ -154,6 +197,14 @@ int main(int argc, char** argv) {
                listening, server.threads(),
                opts.server.broker.non_broker ? ", non-broker mode" : "");
   app::notify_ready("listening on " + listening);
+  if (http) spdlog::info("metrics on http://{}/metrics, health on /healthz", http->address());
+  std::unique_ptr<broker::SysTopics> sys;
+  if (opts.sys_interval_s > 0) {
+    sys = std::make_unique<broker::SysTopics>(
+        server.broker(), std::string("mqtt-server version ") + MQTT_SERVER_VERSION,
+        opts.sys_interval_s);
+    sys->start();
+  }
 
   // The main thread waits for a signal (SIGHUP reloads the password and ACL
   // files and the TLS certificates, SIGINT and SIGTERM stop) and, meanwhile,
@@ -205,6 +256,8 @@ int main(int argc, char** argv) {
   }
   spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
   app::notify_stopping();
+  sys.reset();   // publishes through the workers: stop it first
+  http.reset();  // reads the broker, the store and gRPC
   server.stop();
   server.broker().snapshot_sessions_now();
   store->stop();  // after the workers, so the last publishes are kept

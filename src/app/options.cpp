@@ -46,6 +46,18 @@ int parse_options(int argc, char** argv, Options& o) {
   cli.add_option("--stats-interval", o.stats_interval_s,
                  "seconds between stats lines in the log (only when something happened; 0: off)")
       ->default_val(o.stats_interval_s);
+  cli.add_option("--http-addr", o.http_addr,
+                 "serve Prometheus metrics (GET /metrics) and GET /healthz on IP:PORT (default: "
+                 "off)")
+      ->type_name("<IP:PORT>");
+  cli.add_option("--sys-interval", o.sys_interval_s,
+                 "seconds between updates of the retained $SYS/broker/... topics (0: none)")
+      ->default_val(o.sys_interval_s)
+      ->check(CLI::Range(0u, 86400u));
+  std::string log_format = "text";
+  cli.add_option("--log-format", log_format, "log lines as text, or as one JSON object each")
+      ->default_val(log_format)
+      ->check(CLI::IsMember({"text", "json"}));
   cli.add_flag("--debug", o.debug, "log at debug level");
   cli.add_flag("--trace", o.trace, "log at trace level");
   cli.add_option("--threads", s.threads, "worker threads (default: number of cores)")
@@ -129,6 +141,7 @@ int parse_options(int argc, char** argv, Options& o) {
     return 2;
   }
   s.tls = !non_tls;
+  o.log_json = log_format == "json";
   if (s.require_certificate && s.ca_file.empty() && s.listeners.empty()) {
     std::fprintf(stderr, "mqtt-server: --require-certificate needs --cafile (see --help)\n");
     return 2;

@@ -26,6 +26,9 @@ struct Options {
   std::string db_replication;  // empty: SimpleStrategy, replication_factor 1
   std::string db_consistency = "LOCAL_QUORUM";
   unsigned stats_interval_s = 60;  // 0: no periodic stats line
+  std::string http_addr;           // IP:PORT of /metrics and /healthz; empty: off
+  unsigned sys_interval_s = 10;    // $SYS/broker/... every N seconds; 0: off
+  bool log_json = false;           // --log-format json
   bool debug = false;
   bool trace = false;
 };

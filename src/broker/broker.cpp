@@ -84,11 +84,24 @@ StatsSnapshot Broker::snapshot() {
   StatsSnapshot s;
   for (auto& sh : shards_) {
     const ShardCounters& c = sh->counters();
-    s.messages_in += c.messages_in.load(std::memory_order_relaxed);
-    s.messages_out += c.messages_out.load(std::memory_order_relaxed);
+    for (int q = 0; q < 3; ++q) {
+      s.messages_in_qos[q] += c.messages_in[q].load(std::memory_order_relaxed);
+      s.messages_out_qos[q] += c.messages_out[q].load(std::memory_order_relaxed);
+    }
     s.dropped_qos0 += c.dropped_qos0.load(std::memory_order_relaxed);
+    s.dropped_not_authorized += c.dropped_not_authorized.load(std::memory_order_relaxed);
+    s.dropped_too_large += c.dropped_too_large.load(std::memory_order_relaxed);
+    s.dropped_expired += c.dropped_expired.load(std::memory_order_relaxed);
+    s.bytes_in += c.bytes_in.load(std::memory_order_relaxed);
+    s.bytes_out += c.bytes_out.load(std::memory_order_relaxed);
+    s.connected += c.connected.load(std::memory_order_relaxed);
+  }
+  for (int q = 0; q < 3; ++q) {
+    s.messages_in += s.messages_in_qos[q];
+    s.messages_out += s.messages_out_qos[q];
   }
   s.open_connections = stats_.open_connections.load(std::memory_order_relaxed);
+  s.connections_total = stats_.connections.load(std::memory_order_relaxed);
   s.dropped_queued = stats_.dropped_queued.load(std::memory_order_relaxed);
   s.subscriptions = index_.subscription_count();
   s.retained = retained_.size();
@@ -143,6 +156,12 @@ void Broker::run_on_shard(int i, std::function<void()> fn) {
   item.kind = InboxItem::Kind::Run;
   item.fn = std::move(fn);
   shards_[static_cast<size_t>(i)]->inbox().push(std::move(item));
+}
+
+void Broker::publish_sys(const MessagePtr& msg) {
+  if (msg->retain()) retained_.restore(msg);  // restore(): not handed to the store
+  Shard* target = shards_.front().get();
+  run_on_shard(0, [target, msg] { target->route(msg); });
 }
 
 void Broker::publish_from_api(const MessagePtr& msg) {

@@ -43,10 +43,17 @@ struct Stats {
   std::atomic<uint64_t> dropped_queued{0};
 };
 
-// Sums of every shard's counters plus the shared ones, for the periodic log line.
+// Sums of every shard's counters plus the shared ones: the periodic log
+// line, /metrics and $SYS.
 struct StatsSnapshot {
   uint64_t open_connections = 0, messages_in = 0, messages_out = 0, dropped_qos0 = 0,
            dropped_queued = 0, sessions = 0, subscriptions = 0, retained = 0;
+  uint64_t messages_in_qos[3] = {}, messages_out_qos[3] = {};
+  uint64_t dropped_not_authorized = 0, dropped_too_large = 0, dropped_expired = 0;
+  uint64_t bytes_in = 0, bytes_out = 0;
+  uint64_t connected = 0;          // clients past CONNACK now
+  uint64_t connections_total = 0;  // CONNECTs accepted since start
+  uint64_t sessions_offline() const { return sessions > connected ? sessions - connected : 0; }
 };
 
 class Broker {
@@ -118,6 +125,10 @@ class Broker {
   void run_on_shard(int i, std::function<void()> fn);
   // Routes a message to every matching subscriber, from any thread (the API).
   void publish_from_api(const MessagePtr& msg);
+  // The broker's own $SYS messages: retained in memory only (they are made
+  // again after a restart) and routed like an API publish, never seen by the
+  // observers (store, gRPC streams), which are for device messages.
+  void publish_sys(const MessagePtr& msg);
 
  private:
   Config cfg_;

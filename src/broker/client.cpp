@@ -281,6 +281,10 @@ void Client::finish_connect(auth::ConnectResult r,
     return refuse(ReasonCode::NotAuthorized,
                   fmt::format("will topic '{}' not allowed by the ACL", will_->topic));
   }
+  if (will_ && mqtt::is_sys_topic(will_->topic)) {
+    return refuse(ReasonCode::NotAuthorized,
+                  fmt::format("will topic '{}': $SYS topics are the broker's own", will_->topic));
+  }
   state_ = State::AwaitConnect;  // not attached yet; on_bytes stays paused below
   bool is_new = false;
   std::shared_ptr<Session> s =
@@ -316,6 +320,7 @@ void Client::attach(const std::shared_ptr<Session>& s, bool session_present) {
   s->expires_at_ms = 0;
   state_ = State::Connected;
   shard_.broker().stats().connections.fetch_add(1, std::memory_order_relaxed);
+  ShardCounters::bump(shard_.counters().connected);
   const char* level = level_ == mqtt::kLevel31 ? "3.1" : v5() ? "5" : "3.1.1";
   spdlog::info("client {} connected from {} (MQTT {}, clean {} {}, keep-alive {}s{})", client_id_,
                remote_, level, v5() ? "start" : "session", clean_, keep_alive_s_,
@@ -367,13 +372,17 @@ void Client::handle_publish(const mqtt::Frame& f) {
       meta.expiry_interval_s = p.props.message_expiry_interval.value_or(0);
     }
   }
-  if (!rules_->allows_everything() && !rules_->may_publish(p.topic)) {
-    // 3.1.1 has no negative acknowledgement: acknowledge, drop and log; v5
-    // says Not Authorized.
+  // $SYS is written by the broker only (see mqtt::is_sys_topic), like a deny rule.
+  const bool sys = mqtt::is_sys_topic(p.topic);
+  if (sys || (!rules_->allows_everything() && !rules_->may_publish(p.topic))) {
+    // 3.1.1 has no negative acknowledgement: acknowledge, drop and log
+    // [MQTT-3.3.5-2]; v5 says Not Authorized.
     ++refused_publishes_;
+    ShardCounters::bump(shard_.counters().dropped_not_authorized);
     if ((refused_publishes_ & (refused_publishes_ - 1)) == 0) {
-      spdlog::warn("client {}: publish to '{}' not allowed by the ACL, dropped ({} so far)",
-                   client_id_, p.topic, refused_publishes_);
+      spdlog::warn("client {}: publish to '{}' {}, dropped ({} so far)", client_id_, p.topic,
+                   sys ? "refused: $SYS topics are the broker's own" : "not allowed by the ACL",
+                   refused_publishes_);
     }
     if (p.qos > 0) {
       send_ack(p.qos == 1 ? mqtt::PacketType::Puback : mqtt::PacketType::Pubrec, p.packet_id,
@@ -624,7 +633,7 @@ void Client::send(const MessagePtr& msg, uint8_t qos, bool retain, uint32_t sub_
       return;
     }
     if (!write_publish(msg, 0, 0, retain, false, sub_id)) return;
-    ShardCounters::bump(shard_.counters().messages_out);
+    ShardCounters::bump(shard_.counters().messages_out[0]);
     shard_.mark_dirty(this);
     return;
   }
@@ -633,7 +642,7 @@ void Client::send(const MessagePtr& msg, uint8_t qos, bool retain, uint32_t sub_
     OutboundFlight fl{s.next_packet_id(), qos, retain, false, msg, sub_id};
     if (!write_publish(msg, qos, fl.packet_id, retain, false, sub_id)) return;
     s.inflight.push_back(std::move(fl));
-    ShardCounters::bump(shard_.counters().messages_out);
+    ShardCounters::bump(shard_.counters().messages_out[qos]);
     shard_.mark_dirty(this);
   } else {
     enqueue_offline(s, {msg, qos, retain, sub_id}, shard_.broker());
@@ -647,7 +656,10 @@ bool Client::write_publish(const MessagePtr& m, uint8_t qos, uint16_t packet_id,
   if (m->has_expiry()) {
     now = wall_clock_ms();
     // Not delivered once its Message Expiry Interval has passed [MQTT-3.3.2-5].
-    if (check_expiry && m->expired(now)) return false;
+    if (check_expiry && m->expired(now)) {
+      ShardCounters::bump(shard_.counters().dropped_expired);
+      return false;
+    }
   }
   if (!v5()) {
     out_.append_publish(m, qos, packet_id, retain, dup);
@@ -680,6 +692,7 @@ bool Client::write_publish(const MessagePtr& m, uint8_t qos, uint16_t packet_id,
   if (size == 0 || (client_max_packet_ != 0 && size > client_max_packet_)) {
     spdlog::debug("client {}: {}-byte PUBLISH on '{}' exceeds its maximum packet size {}, dropped",
                   client_id_, size, m->topic(), client_max_packet_);
+    ShardCounters::bump(shard_.counters().dropped_too_large);
     return false;
   }
   if (alias != 0 && !omit_topic) aliases_->out.emplace(std::string(m->topic()), alias);
@@ -702,7 +715,7 @@ void Client::pump_queue() {
     OutboundFlight fl{s.next_packet_id(), d.qos, d.retain, false, d.msg, d.sub_id};
     if (!write_publish(d.msg, d.qos, fl.packet_id, d.retain, false, d.sub_id)) continue;
     s.inflight.push_back(std::move(fl));
-    ShardCounters::bump(shard_.counters().messages_out);
+    ShardCounters::bump(shard_.counters().messages_out[d.qos]);
   }
   s.queue.shrink_if_empty();
   shard_.mark_dirty(this);
@@ -850,6 +863,7 @@ void Client::on_closed(std::string_view reason) {
   const bool was_connected = state_ == State::Connected;
   state_ = State::Closed;
   if (!was_connected) return;
+  ShardCounters::drop(shard_.counters().connected);
   // Detach first, so the will (or anything else routed now) never reaches this
   // dying connection.
   std::shared_ptr<Session> s = std::move(session_);

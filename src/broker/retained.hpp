@@ -17,7 +17,8 @@ class RetainedStore {
  public:
   // Storage told about every change; set before the server starts.
   void set_sink(PersistenceSink* sink) { sink_ = sink; }
-  // Loads a stored message at start-up (does not call the sink).
+  // Stores `m` without telling the sink: a message loaded at start-up, or one
+  // of the broker's own $SYS messages (not worth keeping across a restart).
   void restore(const MessagePtr& m);
   // Stores `m` for its topic, or clears the topic when the payload is empty
   // [MQTT-3.3.1-10], [MQTT-3.3.1-11].

@@ -27,7 +27,7 @@ void Shard::remove_client(Client* c) {
 }
 
 void Shard::publish_from_device(const MessagePtr& msg) {
-  ShardCounters::bump(counters_.messages_in);
+  ShardCounters::bump(counters_.messages_in[msg->qos() > 2 ? 2 : msg->qos()]);
   for (PublishObserver* o : broker_.observers()) o->on_device_publish(msg);
   // In non-broker mode devices never reach each other, not even through
   // retained messages: their publishes go to the API and the store only.

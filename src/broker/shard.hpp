@@ -32,13 +32,25 @@ MessagePtr make_will_message(const StoredWill& w, const std::string& client_id);
 void enqueue_offline(Session& s, QueuedDelivery d, Broker& broker);
 
 // Per-message counters of one shard. Only the shard's thread writes them
-// (a plain load + store, no locked instruction); others read them relaxed.
-struct ShardCounters {
-  std::atomic<uint64_t> messages_in{0};
-  std::atomic<uint64_t> messages_out{0};
-  std::atomic<uint64_t> dropped_qos0{0};
-  static void bump(std::atomic<uint64_t>& c) {
-    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+// (a plain load + store, no locked instruction); others read them relaxed
+// (the stats line, /metrics, $SYS). Aligned so that two shards' counters
+// never share a cache line.
+struct alignas(64) ShardCounters {
+  std::atomic<uint64_t> messages_in[3]{};   // PUBLISHes accepted from clients (and wills), by QoS
+  std::atomic<uint64_t> messages_out[3]{};  // PUBLISHes written to clients, by QoS
+  std::atomic<uint64_t> dropped_qos0{0};    // QoS 0 not sent: the out queue was full
+  std::atomic<uint64_t> dropped_not_authorized{0};  // client PUBLISHes refused (ACL, $SYS)
+  std::atomic<uint64_t> dropped_too_large{0};       // above the client's Maximum Packet Size
+  std::atomic<uint64_t> dropped_expired{0};         // Message Expiry Interval passed before sending
+  std::atomic<uint64_t> bytes_in{0};                // read from sockets (after TLS)
+  std::atomic<uint64_t> bytes_out{0};               // written to sockets (before TLS)
+  std::atomic<uint64_t> connected{0};               // gauge: this shard's clients past CONNACK
+  static void bump(std::atomic<uint64_t>& c) { add(c, 1); }
+  static void add(std::atomic<uint64_t>& c, uint64_t n) {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  static void drop(std::atomic<uint64_t>& c) {
+    c.store(c.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   }
 };
 

@@ -24,6 +24,13 @@ bool topic_matches(std::string_view filter, std::string_view name);
 // MQTT 5 shared subscriptions (section 4.8.2): "$share/{ShareName}/{filter}".
 inline constexpr std::string_view kSharePrefix = "$share/";
 
+// "$SYS" and "$SYS/...": the broker's own status topics. Only the broker
+// publishes there; the spec lets a server keep $ topics for itself and says it
+// should stop clients using them to talk to each other (section 4.7.2).
+inline bool is_sys_topic(std::string_view name) {
+  return name.starts_with("$SYS") && (name.size() == 4 || name[4] == '/');
+}
+
 // Whether `filter` asks for a shared subscription (starts with "$share/").
 // Only meaningful for MQTT 5; in 3.1.1 such a filter is an ordinary one.
 inline bool is_shared_subscription(std::string_view filter) {

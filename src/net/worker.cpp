@@ -271,6 +271,7 @@ void Worker::on_readable(Connection& c) {
       }
     }
     const auto got = static_cast<size_t>(n);
+    broker::ShardCounters::add(shard_->counters().bytes_in, got);
     if (c.partial.empty()) {
       // The common case: parse straight from the worker's buffer, keep only
       // the tail of an incomplete packet.
@@ -331,6 +332,7 @@ void Worker::flush(Connection& c) {
       ERR_clear_error();  // see tls_io_begins()
       int r = SSL_write(c.ssl, tls_stage_.data(), static_cast<int>(tls_stage_.size()));
       if (r > 0) {
+        broker::ShardCounters::add(shard_->counters().bytes_out, static_cast<size_t>(r));
         out.consume(static_cast<size_t>(r));
         continue;
       }
@@ -349,6 +351,7 @@ void Worker::flush(Connection& c) {
     }
     ssize_t w = ::writev(c.fd, iov, static_cast<int>(n));
     if (w > 0) {
+      broker::ShardCounters::add(shard_->counters().bytes_out, static_cast<size_t>(w));
       out.consume(static_cast<size_t>(w));
       continue;
     }

@@ -21,6 +21,14 @@ struct Record {
 
 enum class ReadStatus { Found, NotFound, Unavailable };
 
+// How the store is doing, for /metrics and /healthz; safe from any thread.
+struct StoreHealth {
+  bool up = true;             // false while the last write to the backend failed
+  std::string problem;        // why, when !up
+  size_t pending = 0;         // values waiting to be written
+  uint64_t write_errors = 0;  // failed write attempts since start
+};
+
 // A store sees every device PUBLISH (PublishObserver) and every change of
 // retained messages and persistent sessions (PersistenceSink).
 class Store : public broker::PublishObserver, public broker::PersistenceSink {
@@ -38,6 +46,8 @@ class Store : public broker::PublishObserver, public broker::PersistenceSink {
   // Reads the newest payload of (device_id, topic); may block briefly, so call
   // it from API threads, never from a worker.
   virtual ReadStatus latest(std::string_view device_id, std::string_view topic, Record& out) = 0;
+  // A store that keeps nothing is always healthy.
+  virtual StoreHealth health() const { return {}; }
 };
 
 }  // namespace store

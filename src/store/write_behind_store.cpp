@@ -97,6 +97,18 @@ size_t WriteBehindStore::pending() const {
   return coalescer_.pending() + rare_.retained.size() + rare_.sessions.size();
 }
 
+StoreHealth WriteBehindStore::health() const {
+  StoreHealth h;
+  h.up = !down_.load(std::memory_order_relaxed);
+  if (!h.up) {
+    std::lock_guard lock(error_mu_);
+    h.problem = "cannot write to " + backend_->describe() + ": " + down_error_;
+  }
+  h.pending = pending();
+  h.write_errors = stats_.failures.load(std::memory_order_relaxed);
+  return h;
+}
+
 void WriteBehindStore::take(WriteSet& ws) {
   coalescer_.take(ws.latest);
   std::lock_guard lock(rare_mu_);
@@ -127,17 +139,21 @@ bool WriteBehindStore::flush_once() {
   stats_.written.fetch_add(total - ws.size(), std::memory_order_relaxed);
   if (ok) {
     stats_.batches.fetch_add(1, std::memory_order_relaxed);
-    if (down_) {
+    if (down_.load(std::memory_order_relaxed)) {
       spdlog::info("store: {} is back; pending values written", backend_->describe());
-      down_ = false;
+      down_.store(false, std::memory_order_relaxed);
     }
     return true;
   }
   stats_.failures.fetch_add(1, std::memory_order_relaxed);
-  if (!down_) {
+  {
+    std::lock_guard lock(error_mu_);
+    down_error_ = error;
+  }
+  if (!down_.load(std::memory_order_relaxed)) {
     spdlog::warn("store: cannot write to {}: {}; keeping the newest values in memory and retrying",
                  backend_->describe(), error);
-    down_ = true;
+    down_.store(true, std::memory_order_relaxed);
   }
   put_back(ws);
   return false;

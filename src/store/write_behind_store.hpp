@@ -40,6 +40,7 @@ class WriteBehindStore : public Store {
 
   const StoreStats& stats() const { return stats_; }
   size_t pending() const;
+  StoreHealth health() const override;
 
  private:
   void run();
@@ -60,7 +61,11 @@ class WriteBehindStore : public Store {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
-  bool down_ = false;  // the last write failed; logged once until it recovers
+  // The last write failed; logged once until it recovers. Written by the store
+  // thread, read by /healthz; down_error_ under error_mu_.
+  std::atomic<bool> down_{false};
+  mutable std::mutex error_mu_;
+  std::string down_error_;
 };
 
 }  // namespace store
