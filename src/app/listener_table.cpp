@@ -6,6 +6,8 @@ namespace app {
 
 namespace {
 
+constexpr const char* kProtocols = "\"tcp\", \"tls\", \"ws\" or \"wss\"";
+
 std::string line_of(const std::string& path, const toml::source_region& where) {
   return path + ":" + std::to_string(where.begin.line) + ": ";
 }
@@ -17,7 +19,8 @@ bool parse_listener_table(const toml::table& table, const std::string& path,
                           std::string& error) {
   const std::string table_at = line_of(path, table.source()) + "[[listener]]: ";
   std::string protocol;
-  bool has_cert = false, has_key = false, has_ca = false, has_require = false;
+  bool has_cert = false, has_key = false, has_ca = false, has_require = false, has_path = false;
+  out.ws_path = server.ws_path;
   out.origin = path + ":" + std::to_string(table.source().begin.line);
   out.ca_file = server.ca_file;
   out.require_certificate = server.require_certificate;
@@ -43,13 +46,12 @@ bool parse_listener_table(const toml::table& table, const std::string& path,
         out.protocol = net::ListenerConfig::Protocol::Tcp;
       } else if (protocol == "tls") {
         out.protocol = net::ListenerConfig::Protocol::Tls;
-      } else if (protocol == "ws" || protocol == "wss") {
-        error = here + "protocol '" + protocol +
-                "' is not supported yet (WebSocket listeners come with the WebSocket "
-                "transport); use \"tcp\" or \"tls\"";
-        return false;
+      } else if (protocol == "ws") {
+        out.protocol = net::ListenerConfig::Protocol::Ws;
+      } else if (protocol == "wss") {
+        out.protocol = net::ListenerConfig::Protocol::Wss;
       } else {
-        error = here + "unknown protocol '" + protocol + "': expected \"tcp\" or \"tls\"";
+        error = here + "unknown protocol '" + protocol + "': expected " + kProtocols;
         return false;
       }
     } else if (name == "address") {
@@ -76,6 +78,13 @@ bool parse_listener_table(const toml::table& table, const std::string& path,
       }
       out.require_certificate = *b;
       has_require = true;
+    } else if (name == "path") {
+      if (!text(out.ws_path)) return false;
+      if (out.ws_path.empty() || out.ws_path.front() != '/') {
+        error = here + "expected an HTTP path starting with '/', e.g. \"/mqtt\"";
+        return false;
+      }
+      has_path = true;
     } else if (name == "max_connections") {
       auto n = v.value_exact<int64_t>();
       if (!n || *n < 0) {
@@ -86,23 +95,30 @@ bool parse_listener_table(const toml::table& table, const std::string& path,
     } else {
       error = here +
               "unknown listener setting (expected protocol, address, certificate, key, cafile, "
-              "require_certificate, max_connections)";
+              "require_certificate, path, max_connections)";
       return false;
     }
   }
 
   if (protocol.empty()) {
-    error = table_at + "missing key 'protocol' (\"tcp\" or \"tls\")";
+    error = table_at + "missing key 'protocol' (" + kProtocols + ")";
     return false;
   }
   if (out.address.empty()) {
     error = table_at + "missing key 'address' (IP:PORT)";
     return false;
   }
-  const bool tls = out.protocol == net::ListenerConfig::Protocol::Tls;
+  const bool tls = out.protocol == net::ListenerConfig::Protocol::Tls ||
+                   out.protocol == net::ListenerConfig::Protocol::Wss;
+  const bool websocket = out.protocol == net::ListenerConfig::Protocol::Ws ||
+                         out.protocol == net::ListenerConfig::Protocol::Wss;
   if (tls && (!has_cert || !has_key)) {
-    error = table_at + "missing key '" + std::string(has_cert ? "key" : "certificate") +
-            "': a tls listener needs certificate and key (PEM files)";
+    error = table_at + "missing key '" + std::string(has_cert ? "key" : "certificate") + "': a " +
+            protocol + " listener needs certificate and key (PEM files)";
+    return false;
+  }
+  if (has_path && !websocket) {
+    error = table_at + "key 'path': only for protocol \"ws\" or \"wss\"";
     return false;
   }
   if (!tls && (has_cert || has_key || has_ca || has_require)) {
@@ -110,7 +126,7 @@ bool parse_listener_table(const toml::table& table, const std::string& path,
                         : has_key ? "key"
                         : has_ca  ? "cafile"
                                   : "require_certificate";
-    error = table_at + "key '" + which + "': only for protocol \"tls\"";
+    error = table_at + "key '" + which + "': only for protocol \"tls\" or \"wss\"";
     return false;
   }
   if (!tls) {

@@ -33,6 +33,17 @@ int parse_options(int argc, char** argv, Options& o) {
                  "how often the latest payloads are written to the store, in ms")
       ->default_val(o.flush_interval_ms)
       ->check(CLI::Range(1u, 60000u));
+  cli.add_option("--ws-addr", s.ws_addr,
+                 "also serve MQTT over WebSocket (plain) on IP:PORT, e.g. 0.0.0.0:8080 (default: "
+                 "off)")
+      ->type_name("<IP:PORT>");
+  cli.add_option("--wss-addr", s.wss_addr,
+                 "also serve MQTT over WebSocket over TLS on IP:PORT, with --cert and --key "
+                 "(default: off)")
+      ->type_name("<IP:PORT>");
+  cli.add_option("--ws-path", s.ws_path, "HTTP path of the WebSocket listeners")
+      ->default_val(s.ws_path)
+      ->type_name("<PATH>");
   cli.add_option("-c,--cert", s.cert_file, "server certificate chain, PEM")
       ->default_val(s.cert_file)
       ->type_name("<FILEPATH>");
@@ -141,6 +152,11 @@ int parse_options(int argc, char** argv, Options& o) {
     return 2;
   }
   s.tls = !non_tls;
+  if (s.ws_path.empty() || s.ws_path.front() != '/') {
+    std::fprintf(stderr, "mqtt-server: --ws-path '%s': expected an HTTP path starting with '/'\n",
+                 s.ws_path.c_str());
+    return 2;
+  }
   o.log_json = log_format == "json";
   if (s.require_certificate && s.ca_file.empty() && s.listeners.empty()) {
     std::fprintf(stderr, "mqtt-server: --require-certificate needs --cafile (see --help)\n");

@@ -30,7 +30,17 @@ Listener::~Listener() {
 }
 
 std::string Listener::describe() const {
-  return bound_ + (tls() ? " (TLS)" : " (plain TCP)");
+  switch (config_.protocol) {
+    case ListenerConfig::Protocol::Tcp:
+      return bound_ + " (plain TCP)";
+    case ListenerConfig::Protocol::Tls:
+      return bound_ + " (TLS)";
+    case ListenerConfig::Protocol::Ws:
+      return bound_ + " (WebSocket " + config_.ws_path + ")";
+    case ListenerConfig::Protocol::Wss:
+      return bound_ + " (WebSocket over TLS " + config_.ws_path + ")";
+  }
+  return bound_;
 }
 
 std::string Listener::where() const {

@@ -23,10 +23,17 @@ class Listener {
   Listener& operator=(const Listener&) = delete;
 
   int fd() const { return fd_; }
-  bool tls() const { return config_.protocol == ListenerConfig::Protocol::Tls; }
+  bool tls() const {
+    return config_.protocol == ListenerConfig::Protocol::Tls ||
+           config_.protocol == ListenerConfig::Protocol::Wss;
+  }
+  bool websocket() const {
+    return config_.protocol == ListenerConfig::Protocol::Ws ||
+           config_.protocol == ListenerConfig::Protocol::Wss;
+  }
   const ListenerConfig& config() const { return config_; }
   const std::string& bound_address() const { return bound_; }
-  // "127.0.0.1:8883 (TLS)": for log lines.
+  // "127.0.0.1:8883 (TLS)", "127.0.0.1:8080 (WebSocket /mqtt)": for log lines.
   std::string describe() const;
 
   // At accept time, on any worker: the current context. The caller keeps the

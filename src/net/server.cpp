@@ -24,6 +24,19 @@ Server::~Server() {
 bool Server::open(const ServerOptions& opts, std::string& error) {
   std::vector<ListenerConfig> configs = opts.listeners;
   if (configs.empty()) configs.push_back(flags_listener(opts));
+  for (const std::string* addr : {&opts.ws_addr, &opts.wss_addr}) {
+    if (addr->empty()) continue;
+    ListenerConfig ws = flags_listener(opts);
+    ws.protocol =
+        addr == &opts.ws_addr ? ListenerConfig::Protocol::Ws : ListenerConfig::Protocol::Wss;
+    ws.address = *addr;
+    ws.ws_path = opts.ws_path;
+    if (ws.protocol == ListenerConfig::Protocol::Ws) {
+      ws.ca_file.clear();
+      ws.require_certificate = false;
+    }
+    configs.push_back(std::move(ws));
+  }
   for (const ListenerConfig& config : configs) {
     std::unique_ptr<Listener> l = Listener::open(config, error);
     if (!l) return false;

@@ -22,6 +22,10 @@ struct ServerOptions {
   // (handshake fails without one) when require_certificate.
   std::string ca_file;
   bool require_certificate = false;
+  // MQTT over WebSocket beside the listener(s) above: plain, and over TLS with
+  // cert_file and key_file; empty: none. ws_path is their HTTP path.
+  std::string ws_addr, wss_addr;
+  std::string ws_path = "/mqtt";
   int threads = 0;  // 0: one per core
   broker::Config broker;
   // [[listener]] tables of the config file. Empty: one listener from the

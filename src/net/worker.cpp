@@ -19,19 +19,10 @@
 #include "broker/client.hpp"
 #include "broker/shard.hpp"
 #include "mqtt/reason_code.hpp"
+#include "net/connection.hpp"
 #include "net/listeners.hpp"
 
 namespace net {
-
-struct Connection {
-  int fd = -1;
-  SSL* ssl = nullptr;
-  bool handshaking = false;
-  bool want_write = false;
-  std::string partial;  // bytes of an incomplete packet, kept between reads
-  std::unique_ptr<broker::Client> client;
-  Listener* listener = nullptr;  // where it was accepted: its connection count
-};
 
 namespace {
 // epoll data of the non-connection descriptors: the eventfd, and listener i
@@ -41,8 +32,6 @@ constexpr uint64_t kListenBase = 16;
 constexpr uint64_t kFirstPointer = 4096;
 constexpr size_t kReadBufSize = 256 * 1024;
 constexpr size_t kReadBudget = 1 << 20;  // bytes read from one connection per turn
-constexpr size_t kMaxIov = 64;
-constexpr size_t kTlsStage = 64 * 1024;
 // Keep-alive and CONNECT deadlines are checked this often: a 1 s keep-alive
 // then ends within 1.5 s + 0.25 s, not 2 s.
 constexpr int kTickMs = 250;
@@ -59,6 +48,8 @@ std::string peer_name(const sockaddr_storage& ss) {
   return "[" + std::string(ip) + "]:" + std::to_string(ntohs(a->sin6_port));
 }
 
+}  // namespace
+
 std::string tls_error_text() {
   unsigned long e = ERR_get_error();
   ERR_clear_error();
@@ -67,6 +58,8 @@ std::string tls_error_text() {
   ERR_error_string_n(e, buf, sizeof buf);
   return buf;
 }
+
+namespace {
 
 // tls_io_begins(): OpenSSL keeps one error queue per thread, and SSL_get_error
 // reports SSL_ERROR_SSL whenever that queue is not empty, whatever the call
@@ -202,6 +195,7 @@ void Worker::accept_ready(Listener& listener) {
       SSL_set_accept_state(conn->ssl);
       conn->handshaking = true;
     }
+    if (listener.websocket()) conn->ws = std::make_unique<WebSocketState>();
     // Connection ids are unique across workers: the worker index in the low bits.
     uint64_t id = (++next_conn_seq_ << 8) | static_cast<uint64_t>(index_);
     conn->client = std::make_unique<broker::Client>(*shard_, id, peer_name(ss));
@@ -272,15 +266,24 @@ void Worker::on_readable(Connection& c) {
     }
     const auto got = static_cast<size_t>(n);
     broker::ShardCounters::add(shard_->counters().bytes_in, got);
-    if (c.partial.empty()) {
+    // WebSocket: the handshake, then frames, leave the MQTT bytes at the
+    // front of the buffer.
+    const size_t mqtt_bytes = c.ws ? websocket_input(c, read_buf_.data(), got) : got;
+    if (mqtt_bytes == 0) {
+      // Nothing for MQTT in this read.
+    } else if (c.partial.empty()) {
       // The common case: parse straight from the worker's buffer, keep only
       // the tail of an incomplete packet.
-      std::string_view data(read_buf_.data(), got);
+      std::string_view data(read_buf_.data(), mqtt_bytes);
       size_t used = c.client->on_bytes(data);
-      if (used < got && !c.client->closing()) c.partial.assign(data.substr(used));
+      if (used < mqtt_bytes && !c.client->closing()) c.partial.assign(data.substr(used));
     } else {
-      c.partial.append(read_buf_.data(), got);
+      c.partial.append(read_buf_.data(), mqtt_bytes);
       parse(c, c.partial);
+    }
+    if (c.ws && !c.ws->close_reason.empty()) {
+      c.client->close(c.ws->close_reason);
+      return;
     }
     // Plain sockets are level-triggered: what is left is read next turn, and a
     // short read means the socket was emptied, so another recv would only say
@@ -304,7 +307,12 @@ void Worker::on_writable(Connection& c) {
     on_readable(c);
   }
   flush(c);
-  if (c.client->out().empty()) set_want_write(c, false);
+  if (!write_pending(c)) set_want_write(c, false);
+}
+
+bool Worker::write_pending(const Connection& c) const {
+  if (!c.client->out().empty()) return true;
+  return c.ws && (!c.ws->prefix.empty() || !c.ws->control.empty());
 }
 
 void Worker::set_want_write(Connection& c, bool want) {
@@ -317,51 +325,61 @@ void Worker::set_want_write(Connection& c, bool want) {
 }
 
 void Worker::flush(Connection& c) {
-  broker::OutQueue& out = c.client->out();
   if (c.handshaking) return;  // written once the handshake is done
+  if (c.ws) {
+    flush_websocket(c);
+    return;
+  }
+  broker::OutQueue& out = c.client->out();
   std::string_view views[kMaxIov];
   while (!out.empty()) {
     size_t n = out.gather(views, kMaxIov);
-    if (c.ssl) {
-      // TLS encrypts anyway: gather into one record-sized buffer.
-      tls_stage_.clear();
-      for (size_t i = 0; i < n && tls_stage_.size() < kTlsStage; ++i) {
-        size_t take = std::min(views[i].size(), kTlsStage - tls_stage_.size());
-        tls_stage_.insert(tls_stage_.end(), views[i].data(), views[i].data() + take);
-      }
-      ERR_clear_error();  // see tls_io_begins()
-      int r = SSL_write(c.ssl, tls_stage_.data(), static_cast<int>(tls_stage_.size()));
-      if (r > 0) {
-        broker::ShardCounters::add(shard_->counters().bytes_out, static_cast<size_t>(r));
-        out.consume(static_cast<size_t>(r));
-        continue;
-      }
-      int err = SSL_get_error(c.ssl, r);
-      if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
-        set_want_write(c, true);
-        return;
-      }
-      c.client->close("TLS write error: " + tls_error_text());
-      return;
+    ssize_t w = write_views(c, views, n);
+    if (w <= 0) return;
+    out.consume(static_cast<size_t>(w));
+  }
+}
+
+ssize_t Worker::write_views(Connection& c, const std::string_view* views, size_t n) {
+  if (c.ssl) {
+    // TLS encrypts anyway: gather into one record-sized buffer.
+    tls_stage_.clear();
+    for (size_t i = 0; i < n && tls_stage_.size() < kTlsStage; ++i) {
+      size_t take = std::min(views[i].size(), kTlsStage - tls_stage_.size());
+      tls_stage_.insert(tls_stage_.end(), views[i].data(), views[i].data() + take);
     }
-    iovec iov[kMaxIov];
-    for (size_t i = 0; i < n; ++i) {
-      iov[i].iov_base = const_cast<char*>(views[i].data());
-      iov[i].iov_len = views[i].size();
+    ERR_clear_error();  // see tls_io_begins()
+    int r = SSL_write(c.ssl, tls_stage_.data(), static_cast<int>(tls_stage_.size()));
+    if (r > 0) {
+      broker::ShardCounters::add(shard_->counters().bytes_out, static_cast<size_t>(r));
+      return r;
     }
+    int err = SSL_get_error(c.ssl, r);
+    if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
+      set_want_write(c, true);
+      return 0;
+    }
+    c.client->close("TLS write error: " + tls_error_text());
+    return -1;
+  }
+  iovec iov[kMaxIov];
+  for (size_t i = 0; i < n; ++i) {
+    iov[i].iov_base = const_cast<char*>(views[i].data());
+    iov[i].iov_len = views[i].size();
+  }
+  for (;;) {
     ssize_t w = ::writev(c.fd, iov, static_cast<int>(n));
     if (w > 0) {
       broker::ShardCounters::add(shard_->counters().bytes_out, static_cast<size_t>(w));
-      out.consume(static_cast<size_t>(w));
-      continue;
-    }
-    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      set_want_write(c, true);
-      return;
+      return w;
     }
     if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      set_want_write(c, true);
+      return 0;
+    }
     c.client->close(std::string("write error: ") + std::strerror(errno));
-    return;
+    return -1;
   }
 }
 
@@ -391,6 +409,7 @@ void Worker::end_of_turn() {
 
 void Worker::destroy(broker::Client* client) {
   Connection* c = &conn_of(client);
+  if (c->ws) websocket_goodbye(*c);
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c->fd, nullptr);
   if (c->ssl) {
     if (!c->handshaking) SSL_shutdown(c->ssl);

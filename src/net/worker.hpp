@@ -5,10 +5,12 @@
 
 #include <openssl/ssl.h>
 
+#include <sys/types.h>
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace broker {
@@ -17,6 +19,11 @@ class Client;
 }  // namespace broker
 
 namespace net {
+
+inline constexpr size_t kMaxIov = 64;
+inline constexpr size_t kTlsStage = 64 * 1024;
+// OpenSSL's error for the calling thread (clears its queue), or errno's text.
+std::string tls_error_text();
 
 struct Connection;
 class Listener;
@@ -49,6 +56,18 @@ class Worker {
   bool continue_handshake(Connection& c);
   void parse(Connection& c, std::string_view data);
   void flush(Connection& c);
+  // Writes as much of `views` as the socket takes (TLS: one record's worth):
+  // the bytes written, 0 when it would block (EPOLLOUT is then armed), or -1
+  // after an error (the client is then closing).
+  ssize_t write_views(Connection& c, const std::string_view* views, size_t n);
+  bool write_pending(const Connection& c) const;
+  // WebSocket (worker_websocket.cpp): the handshake and frames of one read,
+  // leaving the MQTT bytes at the front of `buf`; returns their count.
+  size_t websocket_input(Connection& c, char* buf, size_t n);
+  // Writes the out-queue as binary frames, with control frames between them.
+  void flush_websocket(Connection& c);
+  // Before a WebSocket connection closes: a close frame, when one can go.
+  void websocket_goodbye(Connection& c);
   void set_want_write(Connection& c, bool want);
   void end_of_turn();
   void destroy(broker::Client* client);

@@ -69,6 +69,7 @@ class Client:
         protocol: int = MQTTv311,
         clean_session: bool = True,
         tls: bool | None = None,
+        transport: str = "tcp",
     ):
         self.server = server
         self.client_id = unique_id() if client_id is None else client_id
@@ -85,7 +86,9 @@ class Client:
         self._unsubacks: set[int] = set()
         self._loop_started = False
 
-        c = mqtt.Client(client_id=self.client_id, clean_session=clean_session, protocol=protocol)
+        # transport="websockets": MQTT over WebSocket (paho's own client, path /mqtt).
+        c = mqtt.Client(client_id=self.client_id, clean_session=clean_session, protocol=protocol,
+                        transport=transport)
         # Never reconnect behind the test's back: a dropped connection must show.
         c.reconnect_delay_set(min_delay=3600, max_delay=3600)
         if self.tls:

@@ -135,10 +135,10 @@ def test_settings_from_file_and_flag_overrides(started, tmp_path):
     ('non_tls = true\nthreads = "many"\n', 2, ["threads"]),
     ('non_tls = true\nmax_inflight = 99999999\n', 2, ["max_inflight"]),
     ('non_tls = true\nthreads = [\n', None, []),
-    ('[[listener]]\nprotocol = "ws"\naddress = "127.0.0.1:1"\n', 2, ["protocol", "not supported"]),
+    ('[[listener]]\nprotocol = "ws"\naddress = "127.0.0.1:1"\ncertificate = "a.pem"\n', 1, ["certificate", "only for protocol"]),
     ('[[listener]]\nprotocol = "carrier-pigeon"\naddress = "127.0.0.1:1"\n', 2, ["protocol"]),
     ('[[listener]]\nprotocol = "tcp"\naddress = "nowhere"\n', 3, ["address"]),
-], ids=["unknown-key", "wrong-type", "out-of-range", "syntax", "ws-not-yet", "bad-protocol", "bad-address"])
+], ids=["unknown-key", "wrong-type", "out-of-range", "syntax", "ws-with-cert", "bad-protocol", "bad-address"])
 def test_bad_file_names_file_line_and_key(server_bin, tmp_path, body, line, needles):
     """A bad config file exits non-zero with one stderr line naming the file, the line and the key."""
     path = tmp_path / "bad.toml"

@@ -1,0 +1,46 @@
+// What the worker keeps per connection: the socket, its TLS session, its
+// WebSocket state, the bytes of an incomplete packet, and the broker's Client.
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "broker/client.hpp"
+#include "ws/frames.hpp"
+
+namespace net {
+
+class Listener;
+
+// A WebSocket connection's state (ws and wss listeners only; plain MQTT
+// connections carry a null pointer, so they pay 8 bytes for it).
+struct WebSocketState {
+  bool upgraded = false;    // the 101 response is queued: frames from here on
+  bool close_sent = false;  // our close frame (or the HTTP refusal) is queued: nothing more
+  std::string request;      // the HTTP request so far, until it is complete
+  ws::FrameDecoder decoder;
+  // Bytes due before any more payload: the handshake response, control frames,
+  // and what is left of the header of the data frame being written.
+  std::string prefix;
+  std::string control;      // control frames waiting for the data frame being written to end
+  uint64_t frame_left = 0;  // payload bytes of that data frame not written yet
+  // Set when a close frame or a framing error arrived: the connection closes
+  // with this reason once the MQTT bytes before it are handled.
+  std::string close_reason;
+};
+
+struct Connection {
+  int fd = -1;
+  SSL* ssl = nullptr;
+  bool handshaking = false;
+  bool want_write = false;
+  std::string partial;  // bytes of an incomplete packet, kept between reads
+  std::unique_ptr<broker::Client> client;
+  std::unique_ptr<WebSocketState> ws;
+  Listener* listener = nullptr;  // where it was accepted: its connection count
+};
+
+}  // namespace net
