@@ -15,10 +15,16 @@ test_pkgs=(
   python3 python3-pytest python3-pytest-timeout python3-paho-mqtt python3-grpcio python3-protobuf
   python3-cassandra python3-prometheus-client mosquitto mosquitto-clients
   openjdk-17-jre-headless maven
+  chromium  # the real browser of the WebSocket test (tests/integration/test_browser.py)
 )
 
 pkgs=("${build_pkgs[@]}")
-if [[ "${1:-}" == "--test" ]]; then pkgs+=("${test_pkgs[@]}"); fi
+if [[ "${1:-}" == "--test" ]]; then
+  pkgs+=("${test_pkgs[@]}")
+  # npm fetches mqtt.js for the browser test; Debian's npm unless one is there
+  # already (a Node.js from elsewhere brings its own, and Debian's would clash).
+  command -v npm >/dev/null || pkgs+=(npm)
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do

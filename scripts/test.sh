@@ -2,7 +2,8 @@
 # One command from a fresh Debian 12 machine to every test: installs the
 # packages, builds, and runs the unit tests (GoogleTest, via ctest) and the
 # integration tests (pytest with Debian's /usr/bin/python3, driving the real
-# binary with paho-mqtt, mosquitto clients, grpcio and a real Cassandra).
+# binary with paho-mqtt, mosquitto clients, grpcio, a real Cassandra, and mqtt.js
+# in a headless Chromium).
 #   scripts/test.sh              unit + integration tests
 #   scripts/test.sh --sanitize   the same, built with ASan + UBSan
 #   scripts/test.sh --ci         both of the above, plus short fuzz and benchmark smokes
@@ -23,6 +24,7 @@ while (($#)); do
 done
 
 scripts/install-deps.sh --test
+scripts/fetch-mqttjs.sh >/dev/null  # mqtt.js for the browser test, from npm
 PY=/usr/bin/python3
 
 run_suite() {  # $1: build mode
