@@ -9,12 +9,14 @@ build_pkgs=(
   libasio-dev libssl-dev libcli11-dev libspdlog-dev libfmt-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   librocksdb-dev libtomlplusplus-dev libsystemd-dev libcpp-httplib-dev
+  dpkg-dev  # dpkg-shlibdeps: the Depends of the .deb (--target package)
 )
 test_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev clang clang-format libclang-rt-14-dev
   python3 python3-pytest python3-pytest-timeout python3-paho-mqtt python3-grpcio python3-protobuf
   python3-cassandra python3-prometheus-client mosquitto mosquitto-clients
   openjdk-17-jre-headless maven
+  systemd procps  # tests/package: systemd-analyze verify on the unit (systemd need not run), ps
 )
 
 pkgs=("${build_pkgs[@]}")
