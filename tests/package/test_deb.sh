@@ -190,6 +190,44 @@ fi
 kill -TERM "$full_pid"
 wait "$full_pid" || fail "the server with every example key did not exit 0"
 
+# The unit is Type=notify with WatchdogSec: the server must send READY=1, then
+# WATCHDOG=1 every half $WATCHDOG_USEC, and STOPPING=1 on SIGTERM. A socket of
+# our own stands in for systemd's, with a 1 s watchdog to keep this short.
+step "sd_notify: READY=1, WATCHDOG=1 every WATCHDOG_USEC/2, STOPPING=1"
+grep -qx "Type=notify" "$unit" || fail "$unit is not Type=notify"
+grep -qE "^WatchdogSec=[1-9]" "$unit" || fail "$unit sets no WatchdogSec"
+/usr/bin/python3 - "$work/notify.sock" >"$work/notify.log" <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(15)
+while True:
+    m = s.recv(4096).decode()
+    print(f"{time.monotonic():.3f}", m.split("\n")[0], flush=True)
+    if m.startswith("STOPPING=1"):
+        break
+PY
+notify_pid=$!
+for _ in $(seq 50); do [[ -S "$work/notify.sock" ]] && break; sleep 0.1; done
+NOTIFY_SOCKET="$work/notify.sock" WATCHDOG_USEC=1000000 /usr/bin/mqtt-server --config "$conffile" \
+  --addr "127.0.0.1:$(free_port)" --grpc-addr "127.0.0.1:$(free_port)" --data-dir "$work/notify-data" \
+  >"$work/notify-server.log" 2>&1 &
+notify_server=$!
+for _ in $(seq 100); do  # four pings, 2 s at one per 0.5 s; at most 10 s
+  (($(grep -c ' WATCHDOG=1$' "$work/notify.log" || true) >= 4)) && break
+  kill -0 "$notify_server" 2>/dev/null || break
+  sleep 0.1
+done
+kill -TERM "$notify_server" 2>/dev/null || true
+wait "$notify_server" || fail "the server under a notify socket did not exit 0: $(cat "$work/notify-server.log")"
+wait "$notify_pid" || fail "no STOPPING=1 on the notify socket: $(cat "$work/notify.log")"
+[[ "$(head -1 "$work/notify.log" | cut -d' ' -f2)" == "READY=1" ]] || fail "first notification is not READY=1"
+[[ "$(tail -1 "$work/notify.log" | cut -d' ' -f2)" == "STOPPING=1" ]] || fail "last notification is not STOPPING=1"
+# The gaps between pings: half of WATCHDOG_USEC (0.5 s), with room for a busy machine.
+awk '$2 == "WATCHDOG=1" { if (n++) { gap = $1 - last; if (gap < 0.3 || gap > 0.9) bad = bad " " gap } last = $1 }
+  END { if (n < 4 || bad != "") { print n " pings, bad gaps:" bad; exit 1 } }' "$work/notify.log" ||
+  fail "WATCHDOG=1 not every 0.5 s with WATCHDOG_USEC=1000000: $(cat "$work/notify.log")"
+
 # ---------------------------------------------------------------- run it as the unit would
 unit_value() { sed -n "s/^$1=//p" "$unit" | tail -1; }
 exec_start="$(unit_value ExecStart)"
