@@ -78,6 +78,10 @@ for f in .$conffile .$unit ./usr/share/man/man1/mqtt-server.1.gz \
   ./usr/share/doc/mqtt-server/README.md; do
   grep -qx -- "-rw-r--r-- $f" "$work/contents" || fail "$f missing or not 0644 in the package"
 done
+for page in mqtt-server mqtt-server-ctl; do
+  dpkg-deb --fsys-tarfile "$deb" | tar -xOf - "./usr/share/man/man1/$page.1.gz" | zcat |
+    grep -q "^\.TH .* \"mqtt-server $version\"" || fail "man page $page.1 lacks the version $version"
+done
 if grep -q -e '/build' -e '/usr/local' -e '/work/' "$work/contents"; then
   fail "build-machine paths in the package: $(grep -e /build -e /usr/local -e /work/ "$work/contents")"
 fi
