@@ -291,9 +291,9 @@ kill -0 "$server_pid" 2>/dev/null || fail "the server died on SIGHUP"
 step "SIGTERM: exit 0, data in $state"
 stop_server
 # RocksDB's CURRENT file marks a store (the server keeps it in $state/store).
-[[ -n "$(find "$state" -name CURRENT)" ]] || fail "no embedded store in $state: $(ls -laR "$state")"
-if [[ -n "$(find "$state" ! -user "$user")" ]]; then
-  fail "files in $state not owned by $user: $(find "$state" ! -user "$user")"
+[[ -n "$($sudo find "$state" -name CURRENT)" ]] || fail "no embedded store in $state: $($sudo ls -laR "$state")"
+if [[ -n "$($sudo find "$state" ! -user "$user")" ]]; then
+  fail "files in $state not owned by $user: $($sudo find "$state" ! -user "$user")"
 fi
 
 step "restart: the retained message came back from $state"
