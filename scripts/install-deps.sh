@@ -9,6 +9,7 @@ build_pkgs=(
   libasio-dev libssl-dev libcli11-dev libspdlog-dev libfmt-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   librocksdb-dev libtomlplusplus-dev libsystemd-dev libcpp-httplib-dev
+  dpkg-dev  # dpkg-shlibdeps: the Depends of the .deb (--target package)
 )
 test_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev clang clang-format libclang-rt-14-dev
@@ -16,6 +17,7 @@ test_pkgs=(
   python3-cassandra python3-prometheus-client mosquitto mosquitto-clients
   openjdk-17-jre-headless maven
   chromium  # the real browser of the WebSocket test (tests/integration/test_browser.py)
+  systemd procps  # tests/package: systemd-analyze verify on the unit (systemd need not run), ps
 )
 
 pkgs=("${build_pkgs[@]}")

@@ -7,6 +7,7 @@
 #   scripts/test.sh              unit + integration tests
 #   scripts/test.sh --sanitize   the same, built with ASan + UBSan
 #   scripts/test.sh --ci         both of the above, plus short fuzz and benchmark smokes
+#                                and the Debian package test (tests/package/test_deb.sh)
 # Extra pytest arguments can follow "--", e.g. scripts/test.sh -- -k pubsub
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,6 +49,11 @@ case "$mode" in
     run_suite debug
     if [[ -x fuzz/run.sh ]]; then echo "== fuzz smoke"; fuzz/run.sh 60; fi
     if [[ -x bench/run.sh ]]; then echo "== benchmark smoke"; bench/run.sh --smoke; fi
+    # The .deb from the release build the benchmark smoke just made: installed,
+    # run as its unit would, removed and purged (needs root or sudo).
+    echo "== package test"
+    [[ -f build-release/CMakeCache.txt ]] || scripts/build.sh release
+    tests/package/test_deb.sh build-release
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     export MQTT_SERVER_SANITIZED=1
     run_suite sanitize ;;
