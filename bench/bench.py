@@ -46,6 +46,8 @@ class Scenario:
     messages: int = 0  # stresser
     # Run our server on its defaults (no --threads): what a user who just starts it gets.
     defaults: bool = False
+    # MQTT over WebSocket (loadgen --ws): ours with --ws-addr, Mosquitto with a websockets listener.
+    ws: bool = False
 
 
 def scenarios(smoke: bool, p: argparse.Namespace) -> list[Scenario]:
@@ -73,6 +75,15 @@ def scenarios(smoke: bool, p: argparse.Namespace) -> list[Scenario]:
     out.append(Scenario("dev-fanout-q1", f"device: fan-out 1->{fan} QoS1 window 1", "loadgen",
                         ["fanout", "--device", "--subs", fan, "--qos", "1", "--size", "64", "--duration", dur],
                         timeout=float(dur) + 60, defaults=True))
+    # The same device-shaped traffic over WebSocket; render() also sets each beside its TCP twin.
+    for sid, tcp_args in (("dev-ws-pub-10c-q0", ["publish", "--device", "--pubs", "10", "--qos", "0"]),
+                          ("dev-ws-pub-10c-q1w1", ["publish", "--device", "--pubs", "10", "--qos", "1",
+                                                   "--window", "1"]),
+                          ("dev-ws-fanout-q1", ["fanout", "--device", "--subs", fan, "--qos", "1"])):
+        twin = next(s for s in out if s.sid == sid.replace("-ws", ""))
+        out.append(Scenario(sid, twin.title.replace("device:", "device over WebSocket:"), "loadgen",
+                            tcp_args + ["--size", "64", "--duration", dur], timeout=float(dur) + 60,
+                            defaults=True, ws=True))
     # The original README case with the real mqtt-stresser when MQTT_STRESSER_BIN gives one;
     # otherwise the load generator's pipelined stresser mode.
     for n in (1, 10):
@@ -147,10 +158,21 @@ class BrokerSpec:
 
 class Broker:
     def __init__(self, spec: BrokerSpec, workdir: Path, tls: bool, cert: Path, key: Path, p: argparse.Namespace,
-                 defaults: bool = False):
+                 defaults: bool = False, ws: bool = False):
         self.spec, self.workdir, self.tls, self.cert, self.key, self.p = spec, workdir, tls, cert, key, p
         self.defaults = defaults
         self.port = free_port()
+        self.ws_port = free_port() if ws else None
+        # Mosquitto 2.0's websockets listener (libwebsockets) binds every interface whatever
+        # address it is given (eclipse-mosquitto/mosquitto#3045). Test servers stay on the
+        # loopback, so in WebSocket scenarios each broker (ours too, so that both pay the same)
+        # runs in a network namespace of its own, where loopback is the only interface; the
+        # load generator joins it (nsenter). That needs root; without it ours runs as usual
+        # and Mosquitto's WebSocket runs are refused.
+        self.netns = ws and os.geteuid() == 0 and shutil.which("unshare") is not None
+        self.refuse = ("Mosquitto's WebSocket listener binds every interface: run the bench as root, so that "
+                       "it gets a network namespace of its own (unshare)"
+                       if ws and spec.kind == "mosquitto" and not self.netns else "")
         self.proc: subprocess.Popen | None = None
         # A fresh working directory per instance: ours keeps its embedded store in ./data.
         self.rundir = Path(tempfile.mkdtemp(prefix=f"{spec.name}-{self.port}-", dir=workdir))
@@ -176,17 +198,43 @@ class Broker:
             if self.tls:
                 lines += [f"certfile {self.cert}", f"keyfile {self.key}"]
             lines += [l for l in self.p.mosquitto_extra.split(";") if l.strip()]
+            if self.ws_port:
+                lines += [f"listener {self.ws_port}", "protocol websockets"]
             conf.write_text("\n".join(lines) + "\n")
-            return [self.spec.binary, "-c", str(conf)]
+            return self.in_netns([self.spec.binary, "-c", str(conf)])
         cmd = [self.spec.binary, "-a", f"127.0.0.1:{self.port}", "--grpc-addr", f"127.0.0.1:{free_port()}"]
         if self.p.threads > 0 and not self.defaults:
             cmd += ["--threads", str(self.p.threads)]
         cmd += ["--max-queued", str(self.p.max_queued), "--max-inflight", str(self.p.max_inflight)]
         cmd += ["-c", str(self.cert), "-k", str(self.key)] if self.tls else ["--non-tls"]
+        if self.ws_port:
+            cmd += ["--ws-addr", f"127.0.0.1:{self.ws_port}"]
         cmd += self.p.server_args.split()
-        return cmd
+        return self.in_netns(cmd)
+
+    def in_netns(self, cmd: list[str]) -> list[str]:
+        if not self.netns:
+            return cmd
+        return ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$0" "$@"'] + cmd
+
+    def client_prefix(self) -> list[str]:
+        """What a client command runs under to reach this broker (its network namespace)."""
+        return ["nsenter", f"--net=/proc/{self.pid}/ns/net"] if self.netns else []
+
+    def accepts(self) -> bool:
+        if self.netns:
+            probe = (f"import socket; socket.create_connection(('127.0.0.1', {self.ws_port}), timeout=0.5)")
+            return subprocess.run(self.client_prefix() + [sys.executable, "-c", probe], capture_output=True,
+                                  timeout=10).returncode == 0
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
 
     def start(self) -> None:
+        if self.refuse:
+            raise RuntimeError(self.refuse)
         cmd = self.command()
         self.cmdline = " ".join(cmd)
         with open(self.logfile, "wb") as lf:
@@ -196,12 +244,10 @@ class Broker:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.spec.name} exited with {self.proc.returncode} at start: {self.log_tail()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    time.sleep(0.2)  # let it finish any start-up work before measuring
-                    return
-            except OSError:
-                time.sleep(0.05)
+            if self.accepts():
+                time.sleep(0.2)  # let it finish any start-up work before measuring
+                return
+            time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"{self.spec.name} did not accept connections on port {self.port} within 15 s")
 
@@ -292,9 +338,12 @@ def run_one(sc: Scenario, broker: Broker, p: argparse.Namespace) -> dict:
         return res
 
     args = list(sc.args)
-    cmd = [lg] + args[:1] + ["--port", str(broker.port), "--server-pid", str(broker.pid)] + args[1:]
+    port = broker.ws_port if sc.ws else broker.port
+    cmd = broker.client_prefix() + [lg] + args[:1] + ["--port", str(port), "--server-pid", str(broker.pid)] + args[1:]
     if sc.tls:
         cmd.append("--tls")
+    if sc.ws:
+        cmd.append("--ws")
     rc, out, err = run_cmd(cmd, sc.timeout)
     res = parse_result(out)
     if rc not in (0, 1) and res.get("ok"):
@@ -399,6 +448,22 @@ def render(results: list[dict]) -> str:
     if srows:
         parts.append("\nmqtt-stresser style medians (per client msg/s; receive clock starts when publishing ends)\n")
         parts.append(table(["id", "tool", "ours pub", "mosq pub", "ratio", "ours recv", "mosq recv", "ratio"], srows))
+    wrows = []
+    by_id = {r["id"]: r for r in results}
+    for r in results:
+        twin = by_id.get(r["id"].replace("-ws", "")) if "-ws-" in r["id"] else None
+        if not twin:
+            continue
+        cells = [r["id"], twin["id"]]
+        for name in ("ours", "mosquitto"):
+            w, t = r[name], twin[name]
+            cells += [fmt(ratio(w.get("delivered_per_s"), t.get("delivered_per_s")), "ratio"),
+                      fmt(ratio(w.get("cpu_s_per_M"), t.get("cpu_s_per_M")), "ratio")]
+        wrows.append(cells)
+    if wrows:
+        parts.append("\nWebSocket against TCP on the same broker (WebSocket/TCP: msg/s higher is better, "
+                     "CPU per message lower is better)\n")
+        parts.append(table(["websocket", "tcp", "ours msg/s", "ours cpu/msg", "mosq msg/s", "mosq cpu/msg"], wrows))
     irows = []
     for r in results:
         if r["kind"] != "idle":
@@ -521,7 +586,7 @@ def main() -> int:
             runs: dict[str, list[dict]] = {"ours": [], "mosquitto": []}
             for rep in range(p.repeat):
                 for spec in (ours, mosq):  # one after the other, never at the same time
-                    broker = Broker(spec, tmp, sc.tls, cert, key, p, sc.defaults)
+                    broker = Broker(spec, tmp, sc.tls, cert, key, p, sc.defaults, sc.ws)
                     try:
                         broker.start()
                     except (RuntimeError, OSError) as e:

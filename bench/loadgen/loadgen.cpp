@@ -28,6 +28,10 @@
 // the broker is driven to saturation without overflowing its queues (which would
 // turn the test into a drop-rate test). --rate switches to an open-loop fixed rate.
 //
+// --ws speaks MQTT over WebSocket (RFC 6455) instead of bare TCP (or TLS with --tls):
+// an HTTP upgrade to --ws-path (/mqtt), then every write is one masked binary frame, as
+// a browser's WebSocket.send() of each packet is.
+//
 // If --server-pid is given, the broker's utime+stime (/proc/PID/stat) and VmRSS are
 // sampled at the start and end of the measured phase and reported.
 //
@@ -102,6 +106,8 @@ struct Options {
   double global_timeout = 60;  // stresser
   bool pause_subscribers = false;  // stresser
   bool device = false;             // one PUBLISH per send(), wait (see the top of the file)
+  bool ws = false;                 // MQTT over WebSocket
+  std::string ws_path = "/mqtt";
   int server_pid = 0;
   int max_pending_connects = 200;
   int keepalive = 60;
@@ -112,7 +118,7 @@ void usage() {
   std::puts(
       "usage: mqtt-loadgen MODE [options]\n"
       "  MODE: p2p | fanin | fanout | stresser | idle | publish\n"
-      "  --host H (127.0.0.1)  --port P (1883)  --tls\n"
+      "  --host H (127.0.0.1)  --port P (1883)  --tls  --ws  --ws-path PATH (/mqtt)\n"
       "  --pairs N     p2p pairs / stresser workers (10)\n"
       "  --pubs N      fanin / publish publishers (50)\n"
       "  --subs N      fanout subscribers (50)\n"
@@ -149,6 +155,8 @@ Options parse(int argc, char** argv) {
     if (a == "--host") o.host = next();
     else if (a == "--port") o.port = std::stoi(next());
     else if (a == "--tls") o.tls = true;
+    else if (a == "--ws") o.ws = true;
+    else if (a == "--ws-path") o.ws_path = next();
     else if (a == "--pairs") o.pairs = std::stoi(next());
     else if (a == "--pubs") o.pubs = std::stoi(next());
     else if (a == "--subs") o.subs = std::stoi(next());
@@ -269,7 +277,7 @@ class Hist {
 
 // ---------------------------------------------------------------- connections
 enum class Role { Pub, Sub, Idle };
-enum class St { TcpConnecting, TlsHandshake, WaitConnack, WaitSuback, Ready, Closed };
+enum class St { TcpConnecting, TlsHandshake, WsHandshake, WaitConnack, WaitSuback, Ready, Closed };
 
 struct Conn {
   int fd = -1;
@@ -301,6 +309,15 @@ struct Conn {
   uint64_t received = 0;
   uint64_t last_rx_ns = 0;
   uint64_t pongs = 0;  // PINGRESPs received
+  // --ws: out[0, framed) is already framed (wire bytes); the response to the upgrade
+  // while it is incomplete; the header and payload left of the frame being read.
+  size_t framed = 0;
+  std::string ws_response;
+  uint8_t wsh[10] = {};
+  uint8_t wsh_len = 0;
+  uint8_t ws_opcode = 0;
+  bool ws_in_payload = false;
+  uint64_t ws_left = 0;
   size_t out_pending() const { return out.size() - out_off; }
 };
 
@@ -461,8 +478,40 @@ ssize_t io_write(Conn& c, const uint8_t* buf, size_t n) {
   return -2;
 }
 
+// --ws: what was queued since the last write becomes one masked binary frame.
+void frame_pending(Conn& c) {
+  if (c.framed >= c.out.size()) return;
+  const size_t n = c.out.size() - c.framed;
+  uint8_t h[14];
+  size_t hl = 0;
+  h[hl++] = 0x82;  // FIN, binary
+  if (n < 126) {
+    h[hl++] = static_cast<uint8_t>(0x80 | n);
+  } else if (n < 65536) {
+    h[hl++] = 0x80 | 126;
+    h[hl++] = static_cast<uint8_t>(n >> 8);
+    h[hl++] = static_cast<uint8_t>(n);
+  } else {
+    h[hl++] = 0x80 | 127;
+    for (int i = 7; i >= 0; --i) h[hl++] = static_cast<uint8_t>(static_cast<uint64_t>(n) >> (8 * i));
+  }
+  // A fresh mask per frame (RFC 6455 section 5.3); xorshift is enough for a load generator.
+  static uint32_t state = 2463534242u;
+  state ^= state << 13;
+  state ^= state >> 17;
+  state ^= state << 5;
+  uint8_t mask[4];
+  std::memcpy(mask, &state, 4);
+  std::memcpy(h + hl, mask, 4);
+  hl += 4;
+  for (size_t i = 0; i < n; ++i) c.out[c.framed + i] ^= mask[i & 3];
+  c.out.insert(c.out.begin() + static_cast<long>(c.framed), h, h + hl);
+  c.framed = c.out.size();
+}
+
 void flush(Conn& c) {
   if (c.st == St::Closed || c.st == St::TcpConnecting || c.st == St::TlsHandshake) return;
+  if (G.o.ws) frame_pending(c);
   c.tls_want_write = false;
   while (c.out_pending() > 0) {
     ssize_t r = io_write(c, c.out.data() + c.out_off, c.out_pending());
@@ -480,8 +529,10 @@ void flush(Conn& c) {
   if (c.out_off == c.out.size()) {
     c.out.clear();
     c.out_off = 0;
+    c.framed = 0;
   } else if (c.out_off > (1u << 20)) {
     c.out.erase(c.out.begin(), c.out.begin() + static_cast<long>(c.out_off));
+    c.framed -= c.out_off;
     c.out_off = 0;
   }
   if (c.role == Role::Pub && c.pub_done && c.pub_end_ns == 0 && c.out_pending() == 0 &&
@@ -575,6 +626,67 @@ void on_frame(Conn& c, uint8_t h, const uint8_t* p, size_t len, uint64_t t) {
   }
 }
 
+// --ws: removes the frame headers of the broker's (unmasked) frames from buf[0, n)
+// in place; returns the MQTT bytes left at its front. A close frame ends the connection.
+size_t unframe(Conn& c, uint8_t* buf, size_t n) {
+  size_t in = 0, out = 0;
+  while (in < n) {
+    if (!c.ws_in_payload) {
+      c.wsh[c.wsh_len++] = buf[in++];
+      if (c.wsh_len < 2) continue;
+      const uint8_t len7 = c.wsh[1] & 0x7F;
+      const size_t need = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0);
+      if (c.wsh_len < need) continue;
+      uint64_t len = len7;
+      if (len7 == 126) len = (uint64_t{c.wsh[2]} << 8) | c.wsh[3];
+      if (len7 == 127) {
+        len = 0;
+        for (int i = 0; i < 8; ++i) len = (len << 8) | c.wsh[2 + i];
+      }
+      c.ws_opcode = c.wsh[0] & 0x0F;
+      c.wsh_len = 0;
+      if (c.ws_opcode == 0x8) {
+        close_conn(c, "WebSocket close frame from the broker");
+        return out;
+      }
+      c.ws_left = len;
+      c.ws_in_payload = len > 0;
+      continue;
+    }
+    const size_t take = static_cast<size_t>(std::min<uint64_t>(c.ws_left, n - in));
+    if (c.ws_opcode == 0x0 || c.ws_opcode == 0x2) {
+      std::memmove(buf + out, buf + in, take);
+      out += take;
+    }  // a ping or pong from the broker: skipped
+    in += take;
+    c.ws_left -= take;
+    c.ws_in_payload = c.ws_left > 0;
+  }
+  return out;
+}
+
+// --ws: the upgrade request, sent as it is (not framed).
+void queue_upgrade(Conn& c) {
+  static const char kKey[] = "dGhlIHNhbXBsZSBub25jZQ==";  // base64 of 16 bytes (RFC 6455 1.3)
+  std::string req = "GET " + G.o.ws_path + " HTTP/1.1\r\nHost: " + G.o.host +
+                    "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + kKey +
+                    "\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n";
+  c.out.insert(c.out.end(), req.begin(), req.end());
+  c.framed = c.out.size();
+}
+
+// TCP (and TLS) is up: the upgrade first with --ws, else CONNECT.
+void begin_mqtt(Conn& c) {
+  if (G.o.ws) {
+    c.st = St::WsHandshake;
+    queue_upgrade(c);
+  } else {
+    c.st = St::WaitConnack;
+    queue_connect(c);
+  }
+  flush(c);
+}
+
 void handle_read(Conn& c) {
   uint64_t t = now_ns();
   for (int rounds = 0; rounds < 16 && c.st != St::Closed; ++rounds) {
@@ -591,7 +703,33 @@ void handle_read(Conn& c) {
       close_conn(c, "read failed");
       return;
     }
-    size_t n = have + static_cast<size_t>(r);
+    size_t got = static_cast<size_t>(r);
+    if (c.st == St::WsHandshake) {
+      c.ws_response.append(reinterpret_cast<const char*>(G.scratch.data()) + have, got);
+      size_t end = c.ws_response.find("\r\n\r\n");
+      if (end == std::string::npos) {
+        if (c.ws_response.size() > 8192) close_conn(c, "WebSocket upgrade: response too large");
+        continue;
+      }
+      if (c.ws_response.rfind("HTTP/1.1 101", 0) != 0) {
+        close_conn(c, ("WebSocket upgrade refused: " +
+                       c.ws_response.substr(0, c.ws_response.find('\r'))).c_str());
+        return;
+      }
+      // What followed the response is frames.
+      got = c.ws_response.size() - end - 4;
+      std::memcpy(G.scratch.data() + have, c.ws_response.data() + end + 4, got);
+      std::string().swap(c.ws_response);
+      c.st = St::WaitConnack;
+      queue_connect(c);
+      flush(c);
+      if (c.st == St::Closed) return;
+    }
+    if (G.o.ws) {
+      got = unframe(c, G.scratch.data() + have, got);
+      if (c.st == St::Closed) return;
+    }
+    size_t n = have + got;
     const uint8_t* d = G.scratch.data();
     size_t pos = 0;
     while (pos + 2 <= n) {
@@ -622,9 +760,7 @@ void start_tls(Conn& c);
 void continue_tls(Conn& c) {
   int r = SSL_do_handshake(c.ssl);
   if (r == 1) {
-    c.st = St::WaitConnack;
-    queue_connect(c);
-    flush(c);
+    begin_mqtt(c);
     return;
   }
   int e = SSL_get_error(c.ssl, r);
@@ -663,9 +799,7 @@ void on_event(Conn& c, uint32_t ev) {
     if (G.o.tls) {
       start_tls(c);
     } else {
-      c.st = St::WaitConnack;
-      queue_connect(c);
-      flush(c);
+      begin_mqtt(c);
     }
     return;
   }
