@@ -6,7 +6,8 @@
 # in a headless Chromium).
 #   scripts/test.sh              unit + integration tests
 #   scripts/test.sh --sanitize   the same, built with ASan + UBSan
-#   scripts/test.sh --ci         both of the above, plus short fuzz and benchmark smokes
+#   scripts/test.sh --ci         both of the above, plus a clang-format check and short
+#                                fuzz and benchmark smokes
 #                                and the Debian package test (tests/package/test_deb.sh)
 # Extra pytest arguments can follow "--", e.g. scripts/test.sh -- -k pubsub
 set -euo pipefail
@@ -46,6 +47,9 @@ case "$mode" in
     export MQTT_SERVER_SANITIZED=1  # tests that measure memory know RSS means little here
     run_suite sanitize ;;
   ci)
+    # The repository's .clang-format, checked before anything is built.
+    echo "== clang-format check"
+    git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run -Werror
     run_suite debug
     if [[ -x fuzz/run.sh ]]; then echo "== fuzz smoke"; fuzz/run.sh 60; fi
     if [[ -x bench/run.sh ]]; then echo "== benchmark smoke"; bench/run.sh --smoke; fi

@@ -88,22 +88,22 @@ struct Options {
   std::string host = "127.0.0.1";
   int port = 1883;
   bool tls = false;
-  int pairs = 10;        // p2p / stresser workers
-  int pubs = 50;         // fanin publishers
-  int subs = 50;         // fanout subscribers
-  int conns = 10000;     // idle
+  int pairs = 10;     // p2p / stresser workers
+  int pubs = 50;      // fanin publishers
+  int subs = 50;      // fanout subscribers
+  int conns = 10000;  // idle
   int qos = 0;
-  int sub_qos = -1;      // -1: same as qos
+  int sub_qos = -1;  // -1: same as qos
   size_t size = 64;
-  double duration = 10;  // seconds of publishing
-  double rate = 0;       // total msg/s, 0 = closed loop
-  int window = 0;        // per publisher, 0 = auto
-  long messages = 50000; // stresser: per worker
-  double hold = 3;       // idle: seconds to hold after all connected
-  double settle = 1;     // idle: seconds to wait before sampling RSS
+  double duration = 10;   // seconds of publishing
+  double rate = 0;        // total msg/s, 0 = closed loop
+  int window = 0;         // per publisher, 0 = auto
+  long messages = 50000;  // stresser: per worker
+  double hold = 3;        // idle: seconds to hold after all connected
+  double settle = 1;      // idle: seconds to wait before sampling RSS
   double setup_timeout = 60;
   double drain_timeout = 10;
-  double global_timeout = 60;  // stresser
+  double global_timeout = 60;      // stresser
   bool pause_subscribers = false;  // stresser
   bool device = false;             // one PUBLISH per send(), wait (see the top of the file)
   bool ws = false;                 // MQTT over WebSocket
@@ -130,7 +130,8 @@ void usage() {
       "  --messages M  stresser: messages per worker (50000)\n"
       "  --hold S  --settle S       idle mode timings\n"
       "  --pause-subscribers        stresser: subscribers read only after their publisher is done\n"
-      "  --device      one PUBLISH per send(), then wait (QoS 0: written; QoS 1/2: --window, default 1)\n"
+      "  --device      one PUBLISH per send(), then wait (QoS 0: written; QoS 1/2: --window, "
+      "default 1)\n"
       "  --server-pid PID           sample broker CPU and RSS from /proc\n"
       "  --setup-timeout S --drain-timeout S --global-timeout S\n");
 }
@@ -152,39 +153,67 @@ Options parse(int argc, char** argv) {
       if (i + 1 >= argc) die("missing value for " + a);
       return argv[++i];
     };
-    if (a == "--host") o.host = next();
-    else if (a == "--port") o.port = std::stoi(next());
-    else if (a == "--tls") o.tls = true;
-    else if (a == "--ws") o.ws = true;
-    else if (a == "--ws-path") o.ws_path = next();
-    else if (a == "--pairs") o.pairs = std::stoi(next());
-    else if (a == "--pubs") o.pubs = std::stoi(next());
-    else if (a == "--subs") o.subs = std::stoi(next());
-    else if (a == "--conns") o.conns = std::stoi(next());
-    else if (a == "--qos") o.qos = std::stoi(next());
-    else if (a == "--sub-qos") o.sub_qos = std::stoi(next());
-    else if (a == "--size") o.size = std::stoul(next());
-    else if (a == "--duration") o.duration = std::stod(next());
-    else if (a == "--rate") o.rate = std::stod(next());
-    else if (a == "--window") o.window = std::stoi(next());
-    else if (a == "--messages") o.messages = std::stol(next());
-    else if (a == "--hold") o.hold = std::stod(next());
-    else if (a == "--settle") o.settle = std::stod(next());
-    else if (a == "--server-pid") o.server_pid = std::stoi(next());
-    else if (a == "--setup-timeout") o.setup_timeout = std::stod(next());
-    else if (a == "--drain-timeout") o.drain_timeout = std::stod(next());
-    else if (a == "--global-timeout") o.global_timeout = std::stod(next());
-    else if (a == "--keepalive") o.keepalive = std::stoi(next());
-    else if (a == "--pause-subscribers") o.pause_subscribers = true;
-    else if (a == "--device") o.device = true;
-    else if (a == "--tag") o.tag = next();
+    if (a == "--host")
+      o.host = next();
+    else if (a == "--port")
+      o.port = std::stoi(next());
+    else if (a == "--tls")
+      o.tls = true;
+    else if (a == "--ws")
+      o.ws = true;
+    else if (a == "--ws-path")
+      o.ws_path = next();
+    else if (a == "--pairs")
+      o.pairs = std::stoi(next());
+    else if (a == "--pubs")
+      o.pubs = std::stoi(next());
+    else if (a == "--subs")
+      o.subs = std::stoi(next());
+    else if (a == "--conns")
+      o.conns = std::stoi(next());
+    else if (a == "--qos")
+      o.qos = std::stoi(next());
+    else if (a == "--sub-qos")
+      o.sub_qos = std::stoi(next());
+    else if (a == "--size")
+      o.size = std::stoul(next());
+    else if (a == "--duration")
+      o.duration = std::stod(next());
+    else if (a == "--rate")
+      o.rate = std::stod(next());
+    else if (a == "--window")
+      o.window = std::stoi(next());
+    else if (a == "--messages")
+      o.messages = std::stol(next());
+    else if (a == "--hold")
+      o.hold = std::stod(next());
+    else if (a == "--settle")
+      o.settle = std::stod(next());
+    else if (a == "--server-pid")
+      o.server_pid = std::stoi(next());
+    else if (a == "--setup-timeout")
+      o.setup_timeout = std::stod(next());
+    else if (a == "--drain-timeout")
+      o.drain_timeout = std::stod(next());
+    else if (a == "--global-timeout")
+      o.global_timeout = std::stod(next());
+    else if (a == "--keepalive")
+      o.keepalive = std::stoi(next());
+    else if (a == "--pause-subscribers")
+      o.pause_subscribers = true;
+    else if (a == "--device")
+      o.device = true;
+    else if (a == "--tag")
+      o.tag = next();
     else if (a == "-h" || a == "--help") {
       usage();
       std::exit(0);
-    } else die("unknown option " + a);
+    } else
+      die("unknown option " + a);
   }
   if (o.sub_qos < 0) o.sub_qos = o.qos;
-  if (o.qos < 0 || o.qos > 1 || o.sub_qos < 0 || o.sub_qos > 1) die("only QoS 0 and 1 are supported");
+  if (o.qos < 0 || o.qos > 1 || o.sub_qos < 0 || o.sub_qos > 1)
+    die("only QoS 0 and 1 are supported");
   if (o.size < kHdr) o.size = kHdr;
   if (o.mode != "p2p" && o.mode != "fanin" && o.mode != "fanout" && o.mode != "stresser" &&
       o.mode != "idle" && o.mode != "publish")
@@ -295,10 +324,10 @@ struct Conn {
   bool tls_want_write = false;
   uint64_t last_tx_ns = 0;
   // publisher state
-  uint64_t sent = 0;        // messages published
-  uint64_t acked = 0;       // PUBACKs received
-  uint64_t delivered = 0;   // deliveries attributed to this publisher
-  uint64_t lost = 0;        // deliveries written off by the stall detector
+  uint64_t sent = 0;       // messages published
+  uint64_t acked = 0;      // PUBACKs received
+  uint64_t delivered = 0;  // deliveries attributed to this publisher
+  uint64_t lost = 0;       // deliveries written off by the stall detector
   uint16_t next_pid = 1;
   uint64_t next_send_ns = 0;  // rate mode
   uint64_t progress_ns = 0;   // last delivery attributed to this publisher (stall detector)
@@ -350,7 +379,8 @@ void set_events(Conn& c, uint32_t ev) {
   epoll_event e{};
   e.events = ev;
   e.data.ptr = &c;
-  if (epoll_ctl(G.ep, EPOLL_CTL_MOD, c.fd, &e) < 0) die(std::string("epoll_ctl: ") + strerror(errno));
+  if (epoll_ctl(G.ep, EPOLL_CTL_MOD, c.fd, &e) < 0)
+    die(std::string("epoll_ctl: ") + strerror(errno));
   c.ev = ev;
 }
 
@@ -493,7 +523,8 @@ void frame_pending(Conn& c) {
     h[hl++] = static_cast<uint8_t>(n);
   } else {
     h[hl++] = 0x80 | 127;
-    for (int i = 7; i >= 0; --i) h[hl++] = static_cast<uint8_t>(static_cast<uint64_t>(n) >> (8 * i));
+    for (int i = 7; i >= 0; --i)
+      h[hl++] = static_cast<uint8_t>(static_cast<uint64_t>(n) >> (8 * i));
   }
   // A fresh mask per frame (RFC 6455 section 5.3); xorshift is enough for a load generator.
   static uint32_t state = 2463534242u;
@@ -712,8 +743,9 @@ void handle_read(Conn& c) {
         continue;
       }
       if (c.ws_response.rfind("HTTP/1.1 101", 0) != 0) {
-        close_conn(c, ("WebSocket upgrade refused: " +
-                       c.ws_response.substr(0, c.ws_response.find('\r'))).c_str());
+        close_conn(
+            c, ("WebSocket upgrade refused: " + c.ws_response.substr(0, c.ws_response.find('\r')))
+                   .c_str());
         return;
       }
       // What followed the response is frames.
@@ -821,7 +853,8 @@ void start_connect(Conn& c) {
   epoll_event e{};
   e.events = EPOLLIN | EPOLLOUT;
   e.data.ptr = &c;
-  if (epoll_ctl(G.ep, EPOLL_CTL_ADD, c.fd, &e) < 0) die(std::string("epoll_ctl add: ") + strerror(errno));
+  if (epoll_ctl(G.ep, EPOLL_CTL_ADD, c.fd, &e) < 0)
+    die(std::string("epoll_ctl add: ") + strerror(errno));
   c.ev = e.events;
   c.st = St::TcpConnecting;
   ++G.pending_connects;
@@ -876,13 +909,15 @@ void setup() {
   uint64_t deadline = now_ns() + static_cast<uint64_t>(G.o.setup_timeout * 1e9);
   // Subscribers must be subscribed before any publisher connects.
   std::vector<std::unique_ptr<Conn>>& all = G.conns;
-  std::stable_partition(all.begin(), all.end(), [](const std::unique_ptr<Conn>& c) { return c->role != Role::Pub; });
+  std::stable_partition(all.begin(), all.end(),
+                        [](const std::unique_ptr<Conn>& c) { return c->role != Role::Pub; });
   int total = static_cast<int>(all.size());
   while (G.ready < total) {
     if (!G.fatal.empty()) die("setup failed: " + G.fatal);
     uint64_t t = now_ns();
     if (t > deadline)
-      die("setup timed out: " + std::to_string(G.ready) + "/" + std::to_string(total) + " connections ready");
+      die("setup timed out: " + std::to_string(G.ready) + "/" + std::to_string(total) +
+          " connections ready");
     pump_connects();
     poll_once(50000000ull);
   }
@@ -900,8 +935,10 @@ struct Json {
   }
   void num(const char* k, double v) {
     key(k);
-    if (std::isfinite(v)) s << v;
-    else s << "null";
+    if (std::isfinite(v))
+      s << v;
+    else
+      s << "null";
   }
   void integer(const char* k, long long v) {
     key(k);
@@ -918,7 +955,8 @@ struct Json {
   std::string done() { return s.str() + "}"; }
 };
 
-void emit_common(Json& j, const ProcSample& a, const ProcSample& b, double self_cpu, double elapsed) {
+void emit_common(Json& j, const ProcSample& a, const ProcSample& b, double self_cpu,
+                 double elapsed) {
   j.num("loadgen_cpu_s", self_cpu);
   // Share of one core the load generator used: near 1.0 means it, not the broker, may be the limit.
   j.num("loadgen_core_util", elapsed > 0 ? self_cpu / elapsed : 0);
@@ -987,7 +1025,8 @@ int run_throughput() {
   // have outstanding below the broker's queue limit (1000) so nothing is dropped.
   uint64_t window = static_cast<uint64_t>(o.window);
   if (window == 0 && o.device) window = 1;  // a device waits for each PUBACK
-  if (window == 0) window = o.mode == "fanin" ? std::max<uint64_t>(2, 500 / static_cast<uint64_t>(o.pubs)) : 500;
+  if (window == 0)
+    window = o.mode == "fanin" ? std::max<uint64_t>(2, 500 / static_cast<uint64_t>(o.pubs)) : 500;
   const uint64_t F = static_cast<uint64_t>(G.fanout);
   const size_t out_cap = 256 * 1024;
   const bool open_loop = o.rate > 0;
@@ -1000,7 +1039,8 @@ int run_throughput() {
   uint64_t interval_ns = 0;
   if (open_loop) {
     interval_ns = static_cast<uint64_t>(1e9 * static_cast<double>(G.pubs.size()) / o.rate);
-    for (size_t i = 0; i < G.pubs.size(); ++i) G.pubs[i]->next_send_ns = t0 + interval_ns * i / G.pubs.size();
+    for (size_t i = 0; i < G.pubs.size(); ++i)
+      G.pubs[i]->next_send_ns = t0 + interval_ns * i / G.pubs.size();
   }
   uint64_t stalls = 0;
   for (auto* p : G.pubs) p->progress_ns = t0;
@@ -1174,10 +1214,10 @@ int run_stresser() {
   uint64_t t0 = now_ns();
   uint64_t deadline = t0 + static_cast<uint64_t>(o.global_timeout * 1e9);
   for (auto* p : G.pubs) p->pub_start_ns = t0;
-  // With --pause-subscribers: mqtt-stresser's subscriber hands each message to an unbuffered channel that nobody
-  // reads before publishing is over, so paho stops reading the socket and the broker has
-  // to hold the backlog. Mirror that: subscribers read only once their publisher is done.
-  // Off by default: with QoS 0 the broker then drops what exceeds its queue, and the run
+  // With --pause-subscribers: mqtt-stresser's subscriber hands each message to an unbuffered
+  // channel that nobody reads before publishing is over, so paho stops reading the socket and the
+  // broker has to hold the backlog. Mirror that: subscribers read only once their publisher is
+  // done. Off by default: with QoS 0 the broker then drops what exceeds its queue, and the run
   // measures that rather than delivery speed (see docs/benchmarks.md).
   if (o.pause_subscribers) {
     for (auto* s : G.subs) {
@@ -1257,12 +1297,18 @@ int run_stresser() {
   // Same summary layout as mqtt-stresser, so one parser reads both.
   std::printf("\n# Configuration\nConcurrent Clients: %d\nMessages / Client:  %llu\n\n", o.pairs,
               static_cast<unsigned long long>(M * static_cast<uint64_t>(o.pairs)));
-  std::printf("# Results\nPublished Messages: %llu\nReceived Messages:  %llu\nCompleted:          %d\n\n",
-              static_cast<unsigned long long>(published), static_cast<unsigned long long>(received), completed);
-  std::printf("# Publishing Throughput\nFastest: %.0f msg/sec\nSlowest: %.0f msg/sec\nMedian: %.0f msg/sec\n\n",
-              pub_rates.back(), pub_rates.front(), median(pub_rates));
-  std::printf("# Receiving Throughput\nFastest: %.0f msg/sec\nSlowest: %.0f msg/sec\nMedian: %.0f msg/sec\n\n",
-              rx_rates.back(), rx_rates.front(), median(rx_rates));
+  std::printf(
+      "# Results\nPublished Messages: %llu\nReceived Messages:  %llu\nCompleted:          %d\n\n",
+      static_cast<unsigned long long>(published), static_cast<unsigned long long>(received),
+      completed);
+  std::printf(
+      "# Publishing Throughput\nFastest: %.0f msg/sec\nSlowest: %.0f msg/sec\nMedian: %.0f "
+      "msg/sec\n\n",
+      pub_rates.back(), pub_rates.front(), median(pub_rates));
+  std::printf(
+      "# Receiving Throughput\nFastest: %.0f msg/sec\nSlowest: %.0f msg/sec\nMedian: %.0f "
+      "msg/sec\n\n",
+      rx_rates.back(), rx_rates.front(), median(rx_rates));
 
   Json j;
   bool ok = G.fatal.empty() && received > 0;
@@ -1317,7 +1363,9 @@ int run_idle() {
   Json j;
   bool ok = alive == o.conns;
   j.boolean("ok", ok);
-  if (!ok) j.str("error", "only " + std::to_string(alive) + " of " + std::to_string(o.conns) + " connections survived");
+  if (!ok)
+    j.str("error", "only " + std::to_string(alive) + " of " + std::to_string(o.conns) +
+                       " connections survived");
   j.str("mode", "idle");
   j.integer("connections", o.conns);
   j.integer("alive_at_end", alive);
