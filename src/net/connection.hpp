@@ -37,7 +37,8 @@ struct Connection {
   SSL* ssl = nullptr;
   bool handshaking = false;
   bool want_write = false;
-  std::string partial;  // bytes of an incomplete packet, kept between reads
+  bool peer_gone = false;  // the client closed or the socket failed: no draining
+  std::string partial;     // bytes of an incomplete packet, kept between reads
   std::unique_ptr<broker::Client> client;
   std::unique_ptr<WebSocketState> ws;
   Listener* listener = nullptr;  // where it was accepted: its connection count

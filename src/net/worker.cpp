@@ -35,6 +35,9 @@ constexpr size_t kReadBudget = 1 << 20;  // bytes read from one connection per t
 // Keep-alive and CONNECT deadlines are checked this often: a 1 s keep-alive
 // then ends within 1.5 s + 0.25 s, not 2 s.
 constexpr int kTickMs = 250;
+// How long a connection the server closed keeps reading (and discarding) what
+// the client still sends, so that the client reads our last packets.
+constexpr int64_t kDrainMs = 1000;
 
 std::string peer_name(const sockaddr_storage& ss) {
   char ip[INET6_ADDRSTRLEN] = "?";
@@ -132,6 +135,10 @@ void Worker::run() {
         }
       } else {
         auto* c = static_cast<Connection*>(ev.data.ptr);
+        if (!c->client) {
+          drain(*c);
+          continue;
+        }
         if (c->client->closing()) continue;
         if (ev.events & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(*c);
         if ((ev.events & EPOLLOUT) && !c->client->closing()) on_writable(*c);
@@ -244,6 +251,7 @@ void Worker::on_readable(Connection& c) {
           set_want_write(c, true);
           return;
         }
+        c.peer_gone = true;
         if (err == SSL_ERROR_ZERO_RETURN || (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)) {
           c.client->close("connection closed by peer");
         } else {
@@ -254,12 +262,14 @@ void Worker::on_readable(Connection& c) {
     } else {
       n = ::recv(c.fd, read_buf_.data(), read_buf_.size(), 0);
       if (n == 0) {
+        c.peer_gone = true;
         c.client->close("connection closed by peer");
         return;
       }
       if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) return;
         if (errno == EINTR) continue;
+        c.peer_gone = true;
         c.client->close(std::string("read error: ") + std::strerror(errno));
         return;
       }
@@ -359,6 +369,7 @@ ssize_t Worker::write_views(Connection& c, const std::string_view* views, size_t
       set_want_write(c, true);
       return 0;
     }
+    c.peer_gone = true;
     c.client->close("TLS write error: " + tls_error_text());
     return -1;
   }
@@ -378,6 +389,7 @@ ssize_t Worker::write_views(Connection& c, const std::string_view* views, size_t
       set_want_write(c, true);
       return 0;
     }
+    c.peer_gone = true;
     c.client->close(std::string("write error: ") + std::strerror(errno));
     return -1;
   }
@@ -407,24 +419,74 @@ void Worker::end_of_turn() {
   }
 }
 
-void Worker::destroy(broker::Client* client) {
+void Worker::destroy(broker::Client* client, bool linger) {
   Connection* c = &conn_of(client);
   if (c->ws) websocket_goodbye(*c);
-  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c->fd, nullptr);
+  c->client.reset();
   if (c->ssl) {
     if (!c->handshaking) SSL_shutdown(c->ssl);
     ERR_clear_error();  // a failed close_notify must not reach the next connection
     SSL_free(c->ssl);
+    c->ssl = nullptr;
   }
-  ::close(c->fd);
-  c->client.reset();
-  c->listener->release();
+  if (linger && !c->peer_gone) {
+    // The server ends this connection (a DISCONNECT with a reason, a protocol
+    // error, keep-alive, a takeover) while the client may still be sending.
+    // close() with unread input makes the kernel answer with a reset, which
+    // can reach the client before the last packets we wrote and destroy them
+    // in its receive buffer: it would see ECONNRESET instead of the reason.
+    // So: FIN after what was written, then read and discard until the client
+    // closes too, for at most kDrainMs (MQTT 5 section 4.13, RFC 1122 4.2.2.13).
+    ::shutdown(c->fd, SHUT_WR);
+    c->ws.reset();
+    std::string().swap(c->partial);
+    set_want_write(*c, false);
+    draining_.push_back({c, shard_->now_ms() + kDrainMs});
+    return;
+  }
+  finish_close(*c);
   delete c;
+}
+
+void Worker::finish_close(Connection& c) {
+  if (c.fd < 0) return;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.fd, nullptr);
+  ::close(c.fd);
+  c.fd = -1;
+  c.listener->release();
   shard_->broker().stats().open_connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Worker::drain(Connection& c) {
+  size_t budget = kReadBudget;  // per turn, as for reading: the other connections go on
+  while (c.fd >= 0 && budget > 0) {
+    ssize_t n = ::recv(c.fd, read_buf_.data(), read_buf_.size(), 0);
+    if (n > 0) {
+      budget -= std::min(budget, static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n < 0 && errno == EINTR) continue;
+    finish_close(c);  // the client closed too (or failed): done
+  }
+}
+
+void Worker::sweep_draining(bool all) {
+  size_t kept = 0;
+  for (auto& [c, until] : draining_) {
+    if (all || c->fd < 0 || shard_->now_ms() >= until) {
+      finish_close(*c);
+      delete c;
+    } else {
+      draining_[kept++] = {c, until};
+    }
+  }
+  draining_.resize(kept);
 }
 
 void Worker::tick() {
   last_tick_ms_ = shard_->now_ms();
+  sweep_draining(false);
   batch_.clear();
   for (const auto& [id, client] : shard_->clients()) batch_.push_back(client);
   for (broker::Client* client : batch_) client->tick(last_tick_ms_);
@@ -456,8 +518,9 @@ void Worker::close_all() {
                   mqtt::ReasonCode::ServerShuttingDown);
     flush(conn_of(client));
   }
-  for (broker::Client* client : batch_) destroy(client);
+  for (broker::Client* client : batch_) destroy(client, /*linger=*/false);
   batch_.clear();
+  sweep_draining(/*all=*/true);
   shard_->closing().clear();
   shard_->dirty().clear();
 }

@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace broker {
@@ -70,7 +71,12 @@ class Worker {
   void websocket_goodbye(Connection& c);
   void set_want_write(Connection& c, bool want);
   void end_of_turn();
-  void destroy(broker::Client* client);
+  // Frees the client; its socket closes at once, or (`linger`, when the server
+  // ends the connection) after the client read what we wrote (see drain).
+  void destroy(broker::Client* client, bool linger = true);
+  void finish_close(Connection& c);
+  void drain(Connection& c);
+  void sweep_draining(bool all);
   void tick();
 
   int index_;
@@ -84,6 +90,9 @@ class Worker {
   std::vector<char> read_buf_;   // shared by this worker's connections
   std::vector<char> tls_stage_;  // plaintext gathered for one SSL_write
   std::vector<broker::Client*> batch_;
+  // Connections the server closed, half-closed and read until the client
+  // closes too or the time (monotonic ms) passes.
+  std::vector<std::pair<Connection*, int64_t>> draining_;
 };
 
 }  // namespace net
