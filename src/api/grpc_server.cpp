@@ -22,6 +22,7 @@
 #include "api/broker_service.hpp"
 #include "api/published_packet_service.hpp"
 #include "api/stream_hub.hpp"
+#include "util/host_port.hpp"
 
 namespace api {
 
@@ -36,22 +37,12 @@ bool read_file(const std::string& path, std::string& out) {
   return static_cast<bool>(in) || in.eof();
 }
 
-// Splits "host:port" / "[v6]:port".
-bool split_host_port(const std::string& addr, std::string& host, std::string& port) {
-  const size_t colon = addr.rfind(':');
-  if (colon == std::string::npos || colon + 1 == addr.size()) return false;
-  host = addr.substr(0, colon);
-  port = addr.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  return true;
-}
-
 // gRPC says only that it could not listen; find out why with a bind of our own.
 std::string why_not_listening(const std::string& addr) {
-  std::string host, port;
-  if (!split_host_port(addr, host, port)) return "expected HOST:PORT, e.g. [::1]:10000";
+  const std::optional<util::HostPort> hp = util::split_host_port(addr);
+  if (!hp) return "expected HOST:PORT, e.g. [::1]:10000";
+  const std::string& host = hp->host;
+  const std::string& port = hp->port;
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;

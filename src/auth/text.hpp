@@ -5,17 +5,15 @@
 #include <string>
 #include <string_view>
 
+#include "util/text.hpp"
+
 namespace auth::detail {
 
 inline bool is_blank(char c) {
   return c == ' ' || c == '\t';
 }
 
-inline std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
-  return s;
-}
+using util::trim;
 
 // Calls f(line_number, line) for each line of `text` (1-based, without the
 // '\n' and a trailing '\r'). A final line without '\n' is included.

@@ -10,37 +10,21 @@
 #include <cerrno>
 #include <cstring>
 
+#include "util/host_port.hpp"
+
 namespace net {
 
-namespace {
-bool split_host_port(const std::string& addr, std::string& host, std::string& port) {
-  if (!addr.empty() && addr.front() == '[') {
-    size_t end = addr.find(']');
-    if (end == std::string::npos || end + 1 >= addr.size() || addr[end + 1] != ':') return false;
-    host = addr.substr(1, end - 1);
-    port = addr.substr(end + 2);
-  } else {
-    size_t colon = addr.rfind(':');
-    if (colon == std::string::npos) return false;
-    host = addr.substr(0, colon);
-    port = addr.substr(colon + 1);
-  }
-  if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos) return false;
-  return std::stoul(port) <= 65535;
-}
-}  // namespace
-
 bool check_address(const std::string& addr, std::string& error) {
-  std::string host, port;
-  if (split_host_port(addr, host, port)) return true;
+  if (util::split_host_port(addr)) return true;
   error = "invalid address '" + addr + "': expected IP:PORT, e.g. 127.0.0.1:8883 or [::1]:8883";
   return false;
 }
 
 int open_listener(const std::string& addr, std::string& error) {
-  std::string host, port;
   if (!check_address(addr, error)) return -1;
-  split_host_port(addr, host, port);
+  const util::HostPort hp = *util::split_host_port(addr);
+  const std::string& host = hp.host;
+  const std::string& port = hp.port;
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;

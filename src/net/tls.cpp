@@ -8,16 +8,16 @@
 
 namespace net {
 
-namespace {
-std::string openssl_error() {
+std::string openssl_error_text(const char* if_none) {
   unsigned long e = ERR_get_error();
   ERR_clear_error();
-  if (e == 0) return "unknown error";
+  if (e == 0) return if_none ? if_none : std::strerror(errno);
   char buf[256];
   ERR_error_string_n(e, buf, sizeof buf);
   return buf;
 }
 
+namespace {
 bool readable(const std::string& path, std::string& error, const char* what) {
   std::ifstream f(path);
   if (!f) {
@@ -39,7 +39,7 @@ bool TlsContext::load(const std::string& cert_file, const std::string& key_file,
   }
   ctx_ = SSL_CTX_new(TLS_server_method());
   if (!ctx_) {
-    error = "cannot create TLS context: " + openssl_error();
+    error = "cannot create TLS context: " + openssl_error_text("unknown error");
     return false;
   }
   SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION);
@@ -47,11 +47,11 @@ bool TlsContext::load(const std::string& cert_file, const std::string& key_file,
                              SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_options(ctx_, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   if (SSL_CTX_use_certificate_chain_file(ctx_, cert_file.c_str()) != 1) {
-    error = "cannot load certificate '" + cert_file + "': " + openssl_error();
+    error = "cannot load certificate '" + cert_file + "': " + openssl_error_text("unknown error");
     return false;
   }
   if (SSL_CTX_use_PrivateKey_file(ctx_, key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-    error = "cannot load private key '" + key_file + "': " + openssl_error();
+    error = "cannot load private key '" + key_file + "': " + openssl_error_text("unknown error");
     return false;
   }
   if (SSL_CTX_check_private_key(ctx_) != 1) {
@@ -64,7 +64,7 @@ bool TlsContext::load(const std::string& cert_file, const std::string& key_file,
 bool TlsContext::verify_clients(const std::string& ca_file, bool require, std::string& error) {
   if (!readable(ca_file, error, "CA file")) return false;
   if (SSL_CTX_load_verify_locations(ctx_, ca_file.c_str(), nullptr) != 1) {
-    error = "cannot load CA file '" + ca_file + "': " + openssl_error();
+    error = "cannot load CA file '" + ca_file + "': " + openssl_error_text("unknown error");
     return false;
   }
   if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(ca_file.c_str())) {

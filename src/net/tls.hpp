@@ -7,6 +7,10 @@
 
 namespace net {
 
+// The calling thread's first OpenSSL error as text (the queue is cleared), or
+// `if_none` when OpenSSL recorded none (then errno's text when not given).
+std::string openssl_error_text(const char* if_none = nullptr);
+
 class TlsContext {
  public:
   TlsContext() = default;

@@ -51,19 +51,6 @@ std::string peer_name(const sockaddr_storage& ss) {
   return "[" + std::string(ip) + "]:" + std::to_string(ntohs(a->sin6_port));
 }
 
-}  // namespace
-
-std::string tls_error_text() {
-  unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e == 0) return std::strerror(errno);
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
-}
-
-namespace {
-
 // tls_io_begins(): OpenSSL keeps one error queue per thread, and SSL_get_error
 // reports SSL_ERROR_SSL whenever that queue is not empty, whatever the call
 // that just returned did. A worker serves many TLS connections, so an error
@@ -230,7 +217,7 @@ bool Worker::continue_handshake(Connection& c) {
     set_want_write(c, true);
     return false;
   }
-  std::string why = tls_error_text();
+  std::string why = openssl_error_text();
   spdlog::info("TLS handshake with {} failed: {}", c.client->remote(), why);
   c.client->close("TLS handshake failed: " + why, false);
   return false;
@@ -255,7 +242,7 @@ void Worker::on_readable(Connection& c) {
         if (err == SSL_ERROR_ZERO_RETURN || (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)) {
           c.client->close("connection closed by peer");
         } else {
-          c.client->close("TLS read error: " + tls_error_text());
+          c.client->close("TLS read error: " + openssl_error_text());
         }
         return;
       }
@@ -370,7 +357,7 @@ ssize_t Worker::write_views(Connection& c, const std::string_view* views, size_t
       return 0;
     }
     c.peer_gone = true;
-    c.client->close("TLS write error: " + tls_error_text());
+    c.client->close("TLS write error: " + openssl_error_text());
     return -1;
   }
   iovec iov[kMaxIov];

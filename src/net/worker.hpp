@@ -23,8 +23,6 @@ namespace net {
 
 inline constexpr size_t kMaxIov = 64;
 inline constexpr size_t kTlsStage = 64 * 1024;
-// OpenSSL's error for the calling thread (clears its queue), or errno's text.
-std::string tls_error_text();
 
 struct Connection;
 class Listener;

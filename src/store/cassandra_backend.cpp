@@ -1,4 +1,5 @@
 #include "store/cassandra_backend.hpp"
+#include "util/text.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -18,11 +19,7 @@ namespace {
 // Start of the schema statement that adds the MQTT 5 columns to an older retained table.
 constexpr std::string_view kAddRetainedV5Columns = "ALTER TABLE ";
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
+using util::trim;
 
 bool parse_port(std::string_view s, uint16_t& port) {
   unsigned v = 0;

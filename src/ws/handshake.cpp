@@ -5,9 +5,13 @@
 
 #include <cctype>
 
+#include "util/text.hpp"
+
 namespace ws {
 
 namespace {
+
+using util::trim;
 
 // RFC 6455 section 1.3.
 constexpr std::string_view kGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -21,12 +25,6 @@ bool iequals(std::string_view a, std::string_view b) {
     }
   }
   return true;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
 }
 
 // Calls `f` with each comma-separated token of a header value, trimmed.
