@@ -31,6 +31,8 @@ def brokers(server_factory, dev_cert):
     ws_port, wss_port = free_port(), free_port()
     tcp = server_factory("--ws-addr", f"127.0.0.1:{ws_port}", "--wss-addr", f"127.0.0.1:{wss_port}",
                          "--cert", str(cert), "--key", str(key))
+    # The fixture waited for the first listener; the start line comes once all of them listen.
+    tcp.log.wait_for(r"listening on .*WebSocket over TLS", timeout=10)
     ws = SimpleNamespace(host="127.0.0.1", port=ws_port, tls=False, ca_cert=str(cert), log=tcp.log)
     wss = SimpleNamespace(host="127.0.0.1", port=wss_port, tls=True, ca_cert=str(cert), log=tcp.log)
     return tcp, ws, wss
