@@ -276,7 +276,7 @@ void Worker::on_readable(Connection& c) {
       if (used < mqtt_bytes && !c.client->closing()) c.partial.assign(data.substr(used));
     } else {
       c.partial.append(read_buf_.data(), mqtt_bytes);
-      parse(c, c.partial);
+      parse_partial(c);
     }
     if (c.ws && !c.ws->close_reason.empty()) {
       c.client->close(c.ws->close_reason);
@@ -292,7 +292,7 @@ void Worker::on_readable(Connection& c) {
   }
 }
 
-void Worker::parse(Connection& c, std::string_view) {
+void Worker::parse_partial(Connection& c) {
   size_t used = c.client->on_bytes(c.partial);
   c.partial.erase(0, used);
   if (c.partial.empty()) std::string().swap(c.partial);  // idle connections hold no buffer
@@ -393,7 +393,7 @@ void Worker::end_of_turn() {
       client->dirty = false;
       Connection& c = conn_of(client);
       // Packets that waited while a session was handed over.
-      if (!c.partial.empty() && !client->closing()) parse(c, c.partial);
+      if (!c.partial.empty() && !client->closing()) parse_partial(c);
       flush(c);
     }
     bool did_work = !batch_.empty();

@@ -53,7 +53,8 @@ class Worker {
   void on_readable(Connection& c);
   void on_writable(Connection& c);
   bool continue_handshake(Connection& c);
-  void parse(Connection& c, std::string_view data);
+  // Parses what waits in c.partial (an incomplete packet plus newer bytes).
+  void parse_partial(Connection& c);
   void flush(Connection& c);
   // Writes as much of `views` as the socket takes (TLS: one record's worth):
   // the bytes written, 0 when it would block (EPOLLOUT is then armed), or -1
