@@ -4,18 +4,22 @@
 #include <spdlog/spdlog.h>
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "broker/broker.hpp"
 #include "broker/client.hpp"
 #include "broker/session.hpp"
 #include "broker/shard.hpp"
+#include "broker_fixture.hpp"
 #include "mqtt/codec.hpp"
 
 namespace {
 
 using broker::Client;
+using broker_test::only;
 using mqtt::PacketType;
 
 // A decoded packet the server sent.
@@ -30,24 +34,8 @@ struct Sent {
   std::string payload() const { return std::string(pub.payload); }
 };
 
-class BrokerTest : public ::testing::Test {
+class BrokerTest : public broker_test::BrokerFixture {
  protected:
-  void SetUp() override {
-    spdlog::set_level(spdlog::level::warn);
-    make_broker(broker::Config{});
-  }
-
-  void make_broker(broker::Config cfg) {
-    clients_.clear();
-    broker_ = std::make_unique<broker::Broker>(cfg, std::vector<std::function<void()>>{[] {}});
-  }
-  broker::Shard& shard() { return broker_->shard(0); }
-
-  Client& open() {
-    clients_.push_back(std::make_unique<Client>(shard(), ++next_conn_, "test"));
-    return *clients_.back();
-  }
-
   // Connects and returns the client; checks CONNACK when `expect_code` >= 0.
   Client& connect(std::string id, bool clean = true, std::optional<mqtt::Will> will = {},
                   uint8_t level = mqtt::kLevel311) {
@@ -65,17 +53,9 @@ class BrokerTest : public ::testing::Test {
     return c;
   }
 
+  // Hands bytes to the client, which must use them all.
   void feed(Client& c, std::string_view bytes) {
-    EXPECT_EQ(c.on_bytes(bytes), bytes.size());
-    settle();
-  }
-
-  // Runs what a worker runs at the end of a turn: inbox and cross-shard posts.
-  void settle() {
-    for (int i = 0; i < 4; ++i) {
-      shard().flush_outboxes();
-      shard().drain_inbox();
-    }
+    EXPECT_EQ(BrokerFixture::feed(c, bytes), bytes.size());
   }
 
   // Drops a connection as the network layer does on EOF.
@@ -87,31 +67,13 @@ class BrokerTest : public ::testing::Test {
     } else {
       c.close("test: connection lost");
     }
-    for (auto it = clients_.begin(); it != clients_.end(); ++it) {
-      if (it->get() == &c) {
-        clients_.erase(it);
-        break;
-      }
-    }
-    shard().closing().clear();
-    settle();
+    forget(c);
   }
 
   // Everything the server wrote to `c` since the last call, decoded.
   std::vector<Sent> sent(Client& c) {
-    std::string all;
-    std::string_view views[64];
-    while (!c.out().empty()) {
-      size_t n = c.out().gather(views, 64);
-      size_t total = 0;
-      for (size_t i = 0; i < n; ++i) {
-        all.append(views[i]);
-        total += views[i].size();
-      }
-      c.out().consume(total);
-    }
     std::vector<Sent> out;
-    auto keep = std::make_shared<std::string>(std::move(all));
+    auto keep = std::make_shared<std::string>(written(c));
     std::string_view rest = *keep;
     while (!rest.empty()) {
       mqtt::Frame f;
@@ -167,18 +129,7 @@ class BrokerTest : public ::testing::Test {
     mqtt::encode_ack(b, type, pid);
     feed(c, b);
   }
-
-  std::unique_ptr<broker::Broker> broker_;
-  std::vector<std::unique_ptr<Client>> clients_;
-  uint64_t next_conn_ = 0;
 };
-
-std::vector<Sent> only(const std::vector<Sent>& v, PacketType t) {
-  std::vector<Sent> out;
-  for (const auto& s : v)
-    if (s.type == t) out.push_back(s);
-  return out;
-}
 
 TEST_F(BrokerTest, ConnectIsAcceptedWithoutSessionPresent) {
   Client& c = connect("dev1");

@@ -31,12 +31,14 @@
 #include "broker/message.hpp"
 #include "broker/session.hpp"
 #include "broker/shard.hpp"
+#include "broker_fixture.hpp"
 #include "mqtt/codec.hpp"
 #include "mqtt/codec5.hpp"
 
 namespace {
 
 using broker::Client;
+using broker_test::only;
 using mqtt::PacketType;
 using mqtt::PropertyId;
 using mqtt::ReasonCode;
@@ -67,13 +69,6 @@ struct Pkt {
     return ids;
   }
 };
-
-std::vector<Pkt> only(const std::vector<Pkt>& v, PacketType t) {
-  std::vector<Pkt> out;
-  for (const auto& p : v)
-    if (p.type == t) out.push_back(p);
-  return out;
-}
 
 std::vector<std::string> payloads(const std::vector<Pkt>& v) {
   std::vector<std::string> out;
@@ -119,28 +114,13 @@ std::string props_of(const std::function<void(mqtt::PropertyWriter&)>& fill) {
   return std::string(w.bytes());
 }
 
-class BrokerV5Test : public ::testing::Test {
+class BrokerV5Test : public broker_test::BrokerFixture {
  protected:
-  void SetUp() override {
-    saved_level_ = spdlog::get_level();
-    spdlog::set_level(spdlog::level::off);
-    make_broker(broker::Config{});
-  }
-  void TearDown() override {
-    clients_.clear();
-    spdlog::set_level(saved_level_);
-  }
+  BrokerV5Test() : BrokerFixture(spdlog::level::off) {}
 
-  void make_broker(broker::Config cfg) {
-    clients_.clear();
-    broker_ = std::make_unique<broker::Broker>(cfg, std::vector<std::function<void()>>{[] {}});
+  void make_broker(broker::Config cfg) override {
+    BrokerFixture::make_broker(cfg);
     shard().set_now_ms(kT0);
-  }
-  broker::Shard& shard() { return broker_->shard(0); }
-
-  Client& open() {
-    clients_.push_back(std::make_unique<Client>(shard(), ++next_conn_, "test"));
-    return *clients_.back();
   }
 
   // A v5 CONNECT with the encoder's defaults (no properties), keep-alive 60.
@@ -205,38 +185,11 @@ class BrokerV5Test : public ::testing::Test {
     return c;
   }
 
-  // Hands bytes to the client as the network layer does; returns the bytes used.
-  size_t feed(Client& c, std::string_view bytes) {
-    size_t used = c.on_bytes(bytes);
-    settle();
-    return used;
-  }
-
-  // Runs what a worker runs at the end of a turn: inbox and cross-shard posts.
-  void settle() {
-    for (int i = 0; i < 4; ++i) {
-      shard().flush_outboxes();
-      shard().drain_inbox();
-    }
-  }
-
   // The connection is lost (no DISCONNECT): the network layer closes it.
   void drop(Client& c) {
     if (!c.closing()) c.close("test: connection lost");
     forget(c);
   }
-  // The network layer destroys a closed connection.
-  void forget(Client& c) {
-    for (auto it = clients_.begin(); it != clients_.end(); ++it) {
-      if (it->get() == &c) {
-        clients_.erase(it);
-        break;
-      }
-    }
-    shard().closing().clear();
-    settle();
-  }
-
   // Advances the shard's clock to kT0 + `ms` and runs the session timers.
   void at(int64_t ms) {
     shard().set_now_ms(kT0 + ms);
@@ -246,19 +199,8 @@ class BrokerV5Test : public ::testing::Test {
 
   // Everything the server wrote to `c` since the last call, decoded.
   std::vector<Pkt> sent(Client& c) {
-    std::string all;
-    std::string_view views[64];
-    while (!c.out().empty()) {
-      size_t n = c.out().gather(views, 64);
-      size_t total = 0;
-      for (size_t i = 0; i < n; ++i) {
-        all.append(views[i]);
-        total += views[i].size();
-      }
-      c.out().consume(total);
-    }
     const bool v5 = c.protocol_level() == mqtt::kLevel5;
-    auto keep = std::make_shared<const std::string>(std::move(all));
+    auto keep = std::make_shared<const std::string>(written(c));
     std::vector<Pkt> out;
     std::string_view rest = *keep;
     while (!rest.empty()) {
@@ -423,11 +365,6 @@ class BrokerV5Test : public ::testing::Test {
     mqtt::encode_publish(b, p);
     feed(c, b);
   }
-
-  std::unique_ptr<broker::Broker> broker_;
-  std::vector<std::unique_ptr<Client>> clients_;
-  uint64_t next_conn_ = 0;
-  spdlog::level::level_enum saved_level_ = spdlog::level::info;
 };
 
 // ---------------------------------------------------------------- CONNACK
