@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Configures and builds mqtt-server.
-#   scripts/build.sh [release|debug|sanitize]   (default: release)
-# Build folders: build-release, build-debug, build-sanitize.
+#   scripts/build.sh [release|debug|sanitize|tsan|clang]   (default: release)
+# Build folders: build-release, build-debug, build-sanitize, build-tsan, build-clang.
+#   sanitize  ASan + UBSan          tsan  ThreadSanitizer (gcc)
+#   clang     Debian clang 14 with warnings as errors (a compile check, all targets)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +13,10 @@ case "$mode" in
   release) dir=build-release; args=(-DCMAKE_BUILD_TYPE=Release) ;;
   debug) dir=build-debug; args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo) ;;
   sanitize) dir=build-sanitize; args=(-DCMAKE_BUILD_TYPE=Debug -DMQTT_SANITIZE=ON) ;;
-  *) echo "build.sh: unknown mode '$mode' (release, debug or sanitize)" >&2; exit 2 ;;
+  tsan) dir=build-tsan; args=(-DCMAKE_BUILD_TYPE=Debug -DMQTT_SANITIZE_THREAD=ON) ;;
+  clang) dir=build-clang
+    args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang -DMQTT_WERROR=ON) ;;
+  *) echo "build.sh: unknown mode '$mode' (release, debug, sanitize, tsan or clang)" >&2; exit 2 ;;
 esac
 cmake -S . -B "$dir" -G Ninja "${args[@]}" >/dev/null
 cmake --build "$dir" -j "$jobs"

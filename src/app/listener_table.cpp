@@ -32,8 +32,11 @@ bool parse_listener_table(const toml::table& table, const std::string& path,
       if (c == '-') c = '_';
     }
     const std::string here = line_of(path, k.source()) + "key '" + key + "': ";
+    // The lambdas below capture this reference, not the binding: C++20 allows
+    // capturing a structured binding, but clang before 16 rejects it.
+    auto& value = v;
     auto text = [&](std::string& into) {
-      if (auto s = v.value_exact<std::string>()) {
+      if (auto s = value.value_exact<std::string>()) {
         into = *s;
         return true;
       }

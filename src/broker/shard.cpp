@@ -157,6 +157,10 @@ void Shard::handle_takeover(InboxItem& item) {
   s->expiry_s = item.expiry_s;
   s->expires_at_ms = 0;
   s->timed = false;  // this shard's list drops it (see expire_sessions)
+  // Likewise this shard's list of changed sessions (snapshot_dirty_sessions):
+  // the new owner marks the session changed when it attaches, which saves it
+  // whole, including any change this shard had not saved yet.
+  s->persist_dirty = false;
   attach.flag = present;
   s->owner.store(item.from, std::memory_order_release);
   send_attach(item.from, attach);
@@ -177,6 +181,7 @@ void Shard::handle_attach(InboxItem& item) {
   if (!c || c->closing()) {
     // The new connection went away while its session was being handed over.
     if (s->clean) broker_.release_session(s, item.conn_id);
+    mark_session_changed(s);  // this shard owns it now: changes the old one had not saved
     return;
   }
   if (!broker_.holds_claim(*s, item.conn_id)) {
@@ -195,9 +200,12 @@ void Shard::mark_session_changed(const std::shared_ptr<Session>& s) {
 void Shard::snapshot_dirty_sessions() {
   PersistenceSink* sink = broker_.persistence();
   for (auto& s : changed_sessions_) {
-    if (!s->persist_dirty) continue;  // discarded meanwhile
+    // Moved to another shard: no longer ours to touch, not even persist_dirty
+    // (handle_takeover cleared it, and the new owner keeps its own list).
+    if (s->owner.load(std::memory_order_acquire) != index_) continue;
+    if (!s->persist_dirty) continue;  // discarded meanwhile, or listed twice
     s->persist_dirty = false;
-    if (s->owner.load(std::memory_order_acquire) != index_ || s->clean) continue;
+    if (s->clean) continue;
     SessionSnapshot snap;
     snap.client_id = s->client_id();
     snap.expiry_s = s->expiry_s;
