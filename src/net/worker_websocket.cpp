@@ -62,7 +62,6 @@ size_t Worker::websocket_input(Connection& c, char* buf, size_t n) {
 void Worker::flush_websocket(Connection& c) {
   WebSocketState& ws = *c.ws;
   broker::OutQueue& out = c.client->out();
-  std::string_view payload[kMaxIov];
   std::string_view views[kMaxIov];
   for (;;) {
     if (ws.frame_left == 0) {
@@ -82,12 +81,17 @@ void Worker::flush_websocket(Connection& c) {
     size_t n = 0;
     if (!ws.prefix.empty()) views[n++] = ws.prefix;
     if (ws.frame_left > 0) {
-      size_t k = out.gather(payload, kMaxIov - n);
+      // The queue's bytes, cut where the data frame being written ends.
+      const size_t first = n;
+      n += out.gather(views + first, kMaxIov - first);
       uint64_t room = ws.frame_left;
-      for (size_t i = 0; i < k && room > 0; ++i) {
-        std::string_view v = payload[i].substr(0, static_cast<size_t>(room));
-        views[n++] = v;
-        room -= v.size();
+      for (size_t i = first; i < n; ++i) {
+        if (room == 0) {
+          n = i;
+          break;
+        }
+        views[i] = views[i].substr(0, static_cast<size_t>(room));
+        room -= views[i].size();
       }
     }
     ssize_t w = write_views(c, views, n);

@@ -339,6 +339,10 @@ def server_factory(request, broker_kind, tmp_path, dev_cert):
             deadline = time.monotonic() + START_TIMEOUT
             while proc.poll() is None and time.monotonic() < deadline:
                 if helpers.port_accepts("127.0.0.1", port):
+                    if broker_kind == "ours":
+                        # The first listener accepts before the others (--ws-addr, --wss-addr)
+                        # are bound; the start line is logged once all of them listen.
+                        log.wait_for(r"listening on", timeout=START_TIMEOUT)
                     started.append(broker)
                     return broker
                 time.sleep(0.02)  # nothing to await: the port either accepts or not yet

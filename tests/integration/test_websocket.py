@@ -16,8 +16,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from helpers import (CONNACK, Client, connect_packet, encode_string, free_port, packet,
-                     publish_packet, subscribe_packet, unique_id)
+from helpers import (CONNACK, Client, Closed, RawConnection, connect_packet, encode_string, free_port,
+                     packet, publish_packet, subscribe_packet, unique_id)
 
 pytestmark = pytest.mark.ours_only(reason="WebSocket listeners of our binary")
 
@@ -31,8 +31,6 @@ def brokers(server_factory, dev_cert):
     ws_port, wss_port = free_port(), free_port()
     tcp = server_factory("--ws-addr", f"127.0.0.1:{ws_port}", "--wss-addr", f"127.0.0.1:{wss_port}",
                          "--cert", str(cert), "--key", str(key))
-    # The fixture waited for the first listener; the start line comes once all of them listen.
-    tcp.log.wait_for(r"listening on .*WebSocket over TLS", timeout=10)
     ws = SimpleNamespace(host="127.0.0.1", port=ws_port, tls=False, ca_cert=str(cert), log=tcp.log)
     wss = SimpleNamespace(host="127.0.0.1", port=wss_port, tls=True, ca_cert=str(cert), log=tcp.log)
     return tcp, ws, wss
@@ -133,35 +131,21 @@ def frame(payload: bytes, opcode=0x2, fin=True, mask=True, rsv=0) -> bytes:
     return head + mk + bytes(b ^ mk[i % 4] for i, b in enumerate(payload))
 
 
-class RawWs:
-    """A socket speaking hand-made WebSocket to the broker."""
-
-    def __init__(self, srv, timeout=5.0):
-        self.sock = socket.create_connection((srv.host, srv.port), timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = b""
-
-    def close(self):
-        self.sock.close()
+class RawWs(RawConnection):
+    """helpers.RawConnection speaking hand-made WebSocket to the broker."""
 
     def _fill(self, deadline):
-        left = deadline - time.monotonic()
-        r, _, _ = select.select([self.sock], [], [], max(0.0, left))
-        if not r:
-            raise AssertionError("nothing from the server in time")
         try:
-            chunk = self.sock.recv(65536)
-        except ConnectionResetError:
-            chunk = b""
-        if not chunk:
-            raise EOFError
-        self.buf += chunk
+            super()._fill(deadline)
+        except TimeoutError:
+            raise AssertionError("nothing from the server in time") from None
 
     def http_response(self, timeout=5.0) -> tuple[int, dict, bytes]:
         deadline = time.monotonic() + timeout
         while b"\r\n\r\n" not in self.buf:
             self._fill(deadline)
-        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        head, rest = bytes(self.buf).split(b"\r\n\r\n", 1)
+        self.buf = bytearray(rest)
         lines = head.decode().split("\r\n")
         status = int(lines[0].split()[1])
         headers = {}
@@ -221,7 +205,7 @@ class RawWs:
         try:
             while True:
                 self._fill(deadline)
-        except EOFError:
+        except Closed:
             return
 
 
@@ -253,7 +237,7 @@ def test_bad_handshake_gets_http_error_and_is_logged(brokers, req, status, needl
         assert headers.get("connection") == "close"
         if status == 426 and "version" in needle.lower():
             assert headers["sec-websocket-version"] == "13"
-        with pytest.raises(EOFError):
+        with pytest.raises(Closed):
             raw._fill(time.monotonic() + 5)
     finally:
         raw.close()
