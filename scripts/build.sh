@@ -18,6 +18,8 @@ case "$mode" in
     args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang -DMQTT_WERROR=ON) ;;
   *) echo "build.sh: unknown mode '$mode' (release, debug, sanitize, tsan or clang)" >&2; exit 2 ;;
 esac
+# ccache, when installed, makes rebuilds across build folders and checkouts quick.
+if command -v ccache >/dev/null; then args+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache); fi
 cmake -S . -B "$dir" -G Ninja "${args[@]}" >/dev/null
 cmake --build "$dir" -j "$jobs"
 echo "build.sh: $dir/mqtt-server"
