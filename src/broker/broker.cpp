@@ -140,22 +140,17 @@ Broker::SendResult Broker::send_to_client(std::string_view client_id, const Mess
   if (!s) return SendResult::NotFound;
   const bool online = s->online.load(std::memory_order_relaxed);
   if (!online && (s->clean || qos == 0)) return SendResult::NotFound;
-  InboxItem item;
-  item.kind = InboxItem::Kind::Deliver;
-  item.session = s;
-  item.msg = msg;
-  item.qos = qos;
-  item.retain = msg->retain();
-  shards_[static_cast<size_t>(s->owner.load(std::memory_order_acquire))]->inbox().push(
-      std::move(item));
+  submit_to(s->owner_shard(), inbox::Deliver{s, {msg, qos, msg->retain(), 0}});
   return online ? SendResult::Sent : SendResult::Queued;
 }
 
-void Broker::run_on_shard(int i, std::function<void()> fn) {
-  InboxItem item;
-  item.kind = InboxItem::Kind::Run;
-  item.fn = std::move(fn);
-  shards_[static_cast<size_t>(i)]->inbox().push(std::move(item));
+void Broker::submit_to(int shard, InboxItem item) {
+  Shard* here = Shard::current();
+  if (here && &here->broker() == this) {
+    here->post(shard, std::move(item));
+  } else {
+    shards_[static_cast<size_t>(shard)]->inbox().push(std::move(item));
+  }
 }
 
 void Broker::publish_sys(const MessagePtr& msg) {

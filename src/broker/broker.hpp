@@ -15,6 +15,7 @@
 #include "auth/authenticator.hpp"
 #include "broker/blocking_pool.hpp"
 #include "broker/config.hpp"
+#include "broker/inbox.hpp"
 #include "broker/message.hpp"
 #include "broker/persistence.hpp"
 #include "broker/retained.hpp"
@@ -121,8 +122,13 @@ class Broker {
   // Sent: the client is connected; Queued: it has a persistent session and is
   // offline (QoS 1/2 wait for it); NotFound: no session has that client id.
   SendResult send_to_client(std::string_view client_id, const MessagePtr& msg, uint8_t qos);
+  // Hands `item` to shard `shard`'s thread, from any thread. From a worker
+  // (Shard::current()) it joins that shard's outbox for `shard`, sent at the
+  // end of the loop turn with one lock and at most one wake-up whatever the
+  // count; from any other thread it goes to the target's inbox at once.
+  void submit_to(int shard, InboxItem item);
   // Runs `fn` on shard `i`'s thread, from any thread.
-  void run_on_shard(int i, std::function<void()> fn);
+  void run_on_shard(int i, std::function<void()> fn) { submit_to(i, inbox::Run{std::move(fn)}); }
   // Routes a message to every matching subscriber, from any thread (the API).
   void publish_from_api(const MessagePtr& msg);
   // The broker's own $SYS messages: retained in memory only (they are made

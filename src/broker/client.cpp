@@ -298,22 +298,17 @@ void Client::finish_connect(auth::ConnectResult r,
   // The id is in use (a live connection or a stored session): its owner hands
   // it over, possibly from another shard; parsing pauses until then.
   state_ = State::Attaching;
-  InboxItem item;
-  item.kind = InboxItem::Kind::Takeover;
-  item.session = s;
-  item.conn_id = conn_id_;
-  item.from = shard_.index();
-  item.flag = clean_;
-  item.expiry_s = session_expiry_s_;
-  int owner = s->owner.load(std::memory_order_acquire);
+  inbox::Takeover t{s, conn_id_, shard_.index(), session_expiry_s_, clean_};
+  const int owner = s->owner_shard();
   if (owner == shard_.index()) {
-    shard_.handle_takeover(item);
+    shard_.handle_takeover(t);
   } else {
-    shard_.post(owner, std::move(item));
+    shard_.broker().submit_to(owner, std::move(t));
   }
 }
 
 void Client::attach(const std::shared_ptr<Session>& s, bool session_present) {
+  s->assert_owned_by(shard_.index());
   session_ = s;
   s->client = this;
   s->online.store(true, std::memory_order_relaxed);
@@ -564,7 +559,7 @@ void Client::send_retained(std::string_view filter, uint8_t granted, uint32_t su
   std::vector<MessagePtr> found;
   shard_.broker().retained().match(filter, found);
   // Sent with the retain flag set [MQTT-3.3.1-8]; expired ones are skipped in send().
-  for (const MessagePtr& m : found) send(m, std::min(m->qos(), granted), true, sub_id);
+  for (const MessagePtr& m : found) send({m, std::min(m->qos(), granted), true, sub_id});
 }
 
 void Client::handle_unsubscribe(const mqtt::Frame& f) {
@@ -621,37 +616,41 @@ void Client::handle_disconnect(const mqtt::Frame& f) {
   close(fmt::format("client sent DISCONNECT ({})", mqtt::to_string(d.reason_code)), with_will);
 }
 
-void Client::send(const MessagePtr& msg, uint8_t qos, bool retain, uint32_t sub_id) {
+void Client::send(const Delivery& d) {
   const Config& cfg = shard_.broker().config();
   // A deny rule inside a granted subscription ("deny a/secret" under "a/#").
-  if (rules_->has_deny() && !rules_->may_receive(msg->topic())) return;
-  if (qos == 0) {
+  if (rules_->has_deny() && !rules_->may_receive(d.msg->topic())) return;
+  if (d.qos == 0) {
     // A subscriber that does not read loses QoS 0 messages, counted, instead of
     // growing memory without bound or slowing the publisher.
     if (out_.bytes() > cfg.max_outgoing_bytes) {
       ShardCounters::bump(shard_.counters().dropped_qos0);
       return;
     }
-    if (!write_publish(msg, 0, 0, retain, false, sub_id)) return;
+    if (!write_publish(d, 0, false)) return;
     ShardCounters::bump(shard_.counters().messages_out[0]);
     shard_.mark_dirty(this);
     return;
   }
   Session& s = *session_;
+  s.assert_owned_by(shard_.index());
   if (s.inflight.size() < send_window() && s.queue.empty()) {
-    OutboundFlight fl{s.next_packet_id(), qos, retain, false, msg, sub_id};
-    if (!write_publish(msg, qos, fl.packet_id, retain, false, sub_id)) return;
+    OutboundFlight fl{d, s.next_packet_id()};
+    if (!write_publish(d, fl.packet_id, false)) return;
     s.inflight.push_back(std::move(fl));
-    ShardCounters::bump(shard_.counters().messages_out[qos]);
+    ShardCounters::bump(shard_.counters().messages_out[d.qos]);
     shard_.mark_dirty(this);
   } else {
-    enqueue_offline(s, {msg, qos, retain, sub_id}, shard_.broker());
+    enqueue_offline(s, d, shard_.broker());
   }
   shard_.mark_session_changed(session_);
 }
 
-bool Client::write_publish(const MessagePtr& m, uint8_t qos, uint16_t packet_id, bool retain,
-                           bool dup, uint32_t sub_id, bool check_expiry) {
+bool Client::write_publish(const Delivery& d, uint16_t packet_id, bool dup, bool check_expiry) {
+  const MessagePtr& m = d.msg;
+  const uint8_t qos = d.qos;
+  const bool retain = d.retain;
+  const uint32_t sub_id = d.sub_id;
   int64_t now = 0;
   if (m->has_expiry()) {
     now = wall_clock_ms();
@@ -707,15 +706,15 @@ uint32_t Client::send_window() const {
 
 void Client::pump_queue() {
   Session& s = *session_;
+  s.assert_owned_by(shard_.index());
   const uint32_t window = send_window();
   if (s.held_back > 0) send_held_back(window);
   while (!s.queue.empty() && s.inflight.size() < window) {
-    QueuedDelivery d = std::move(s.queue.front());
+    OutboundFlight fl{std::move(s.queue.front()), s.next_packet_id()};
     s.queue.pop_front();
-    OutboundFlight fl{s.next_packet_id(), d.qos, d.retain, false, d.msg, d.sub_id};
-    if (!write_publish(d.msg, d.qos, fl.packet_id, d.retain, false, d.sub_id)) continue;
+    if (!write_publish(fl, fl.packet_id, false)) continue;
+    ShardCounters::bump(shard_.counters().messages_out[fl.qos]);
     s.inflight.push_back(std::move(fl));
-    ShardCounters::bump(shard_.counters().messages_out[d.qos]);
   }
   s.queue.shrink_if_empty();
   shard_.mark_dirty(this);
@@ -733,7 +732,7 @@ void Client::send_held_back(uint32_t window) {
     it->held_back = false;
     --s.held_back;
     // Resent with its original packet id and DUP [MQTT-4.4.0-1].
-    if (!write_publish(it->msg, it->qos, it->packet_id, it->retain, true, it->sub_id, false)) {
+    if (!write_publish(*it, it->packet_id, /*dup=*/true, /*check_expiry=*/false)) {
       it = s.inflight.erase(it);  // now too large for this client: dropped
       continue;
     }

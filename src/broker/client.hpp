@@ -43,7 +43,7 @@ class Client {
 
   // Shard-side operations.
   void attach(const std::shared_ptr<Session>& s, bool session_present);
-  void send(const MessagePtr& msg, uint8_t qos, bool retain, uint32_t sub_id = 0);
+  void send(const Delivery& d);
   // Closes this connection from the server side with `reason` logged. An MQTT 5
   // client that completed CONNECT is sent DISCONNECT with `code` first, if given.
   void close(std::string_view reason, bool publish_will = true,
@@ -98,8 +98,7 @@ class Client {
   void refuse(mqtt::ReasonCode code, std::string_view reason);
   // Writes one PUBLISH of `m` to this client; false when it must not go out
   // (expired before delivery started, or above the client's Maximum Packet Size).
-  bool write_publish(const MessagePtr& m, uint8_t qos, uint16_t packet_id, bool retain, bool dup,
-                     uint32_t sub_id, bool check_expiry = true);
+  bool write_publish(const Delivery& d, uint16_t packet_id, bool dup, bool check_expiry = true);
   uint32_t send_window() const;
   void pump_queue();
   // Resends flights held back after a resume while the window has room.

@@ -6,34 +6,46 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <variant>
 #include <vector>
 
+#include "broker/delivery.hpp"
 #include "broker/message.hpp"
 
 namespace broker {
 
 class Session;
 
-struct InboxItem {
-  enum class Kind : uint8_t {
-    Deliver,   // send `msg` at `qos` to `session`
-    Takeover,  // a new connection (`conn_id` on shard `from`) claims `session`
-    Attach,    // `session` now belongs here: attach it to connection `conn_id`
-    Run,       // run `fn` on the owning thread (API calls)
-  };
-  Kind kind = Kind::Deliver;
-  uint8_t qos = 0;
-  bool retain = false;
-  uint32_t sub_id = 0;    // Deliver: the Subscription Identifier matched (v5)
-  uint32_t expiry_s = 0;  // Takeover: the new connection's Session Expiry Interval
-  bool flag = false;      // Takeover: the new connection asked for a clean start
-                          // Attach: session present
-  int from = 0;
-  uint64_t conn_id = 0;
+// What one shard asks of another (or gRPC and the blocking pool of a shard):
+// one type per request, so each carries exactly its fields.
+namespace inbox {
+// Hand `delivery` to `session` (routing found a subscriber owned elsewhere).
+struct Deliver {
   std::shared_ptr<Session> session;
-  MessagePtr msg;
+  Delivery delivery;
+};
+// Step 1 of a session takeover, on the session's current owner: a new
+// connection `conn_id` on shard `from` claims it (see Shard::handle_takeover).
+struct Takeover {
+  std::shared_ptr<Session> session;
+  uint64_t conn_id = 0;
+  int from = 0;
+  uint32_t expiry_s = 0;     // the new connection's Session Expiry Interval
+  bool clean_start = false;  // the new connection asked for a clean start
+};
+// Step 2, on the new connection's shard: `session` now belongs here.
+struct Attach {
+  std::shared_ptr<Session> session;
+  uint64_t conn_id = 0;
+  bool session_present = false;
+};
+// Run `fn` on the shard's thread (API calls, authentication results).
+struct Run {
   std::function<void()> fn;
 };
+}  // namespace inbox
+
+using InboxItem = std::variant<inbox::Deliver, inbox::Takeover, inbox::Attach, inbox::Run>;
 
 class Inbox {
  public:

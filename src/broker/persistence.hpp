@@ -19,7 +19,7 @@ struct SessionSnapshot {
   std::string client_id;
   uint32_t expiry_s = kNeverExpires;  // Session Expiry Interval
   std::vector<std::pair<std::string, SubOptions>> subscriptions;
-  std::vector<QueuedDelivery> messages;  // in delivery order
+  std::vector<Delivery> messages;  // in delivery order
 };
 
 class PersistenceSink {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <cassert>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -14,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "broker/delivery.hpp"
 #include "broker/message.hpp"
 #include "broker/ring.hpp"
 #include "broker/sub_options.hpp"
@@ -39,25 +41,14 @@ struct StoredWill {
   uint32_t delay_s = 0;
 };
 
-// A QoS 1/2 message sent to the client and not yet fully acknowledged.
-struct OutboundFlight {
+// A QoS 1/2 delivery written to the client and not yet fully acknowledged.
+// (Delivery's fields first: same 32 bytes as before.)
+struct OutboundFlight : Delivery {
   uint16_t packet_id = 0;
-  uint8_t qos = 1;
-  bool retain = false;
   bool released = false;  // QoS 2: PUBREC received, PUBREL sent, waiting for PUBCOMP
-  MessagePtr msg;
-  uint32_t sub_id = 0;  // Subscription Identifier it matched (v5)
   // Not yet resent on this connection: held back after a resume because the
   // client's Receive Maximum is smaller than what was in flight.
   bool held_back = false;
-};
-
-// A QoS 1/2 message waiting for room in the inflight window.
-struct QueuedDelivery {
-  MessagePtr msg;
-  uint8_t qos = 1;
-  bool retain = false;
-  uint32_t sub_id = 0;
 };
 
 class Session {
@@ -66,8 +57,17 @@ class Session {
 
   const std::string& client_id() const { return client_id_; }
 
-  // Shard that currently owns this session.
+  // Shard that currently owns this session. Read it with owner_shard(),
+  // owned_by() or assert_owned_by(); only a takeover moves it (hand_to).
   std::atomic<int> owner;
+  // Acquire: the new owner sees everything the previous one wrote before
+  // hand_to() released it.
+  int owner_shard() const { return owner.load(std::memory_order_acquire); }
+  bool owned_by(int shard) const { return owner_shard() == shard; }
+  void hand_to(int shard) { owner.store(shard, std::memory_order_release); }
+  // The one check behind "owner only": a debug build stops at the first touch
+  // of a session's owner-only state from another shard's thread.
+  void assert_owned_by([[maybe_unused]] int shard) const { assert(owned_by(shard)); }
   // Connection id of the latest CONNECT that claimed this client id; guarded
   // by the broker's session-registry mutex.
   uint64_t claim = 0;
@@ -93,8 +93,8 @@ class Session {
   // Filter as subscribed ("$share/g/f" for a shared subscription) -> options.
   std::map<std::string, SubOptions, std::less<>> subscriptions;
   std::vector<OutboundFlight> inflight;  // in send order
-  Ring<QueuedDelivery> queue;
-  std::vector<uint16_t> incoming_qos2;  // ids of QoS 2 PUBLISHes awaiting PUBREL
+  Ring<Delivery> queue;                  // QoS 1/2 deliveries waiting for room in the window
+  std::vector<uint16_t> incoming_qos2;   // ids of QoS 2 PUBLISHes awaiting PUBREL
   uint16_t last_packet_id = 0;
   uint32_t held_back = 0;      // flights with held_back set
   uint64_t dropped = 0;        // messages dropped because the queue was full

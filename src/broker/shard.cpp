@@ -3,12 +3,15 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <variant>
 
 #include "broker/broker.hpp"
 #include "broker/client.hpp"
 #include "broker/session.hpp"
 
 namespace broker {
+
+thread_local Shard* Shard::current_ = nullptr;
 
 Shard::Shard(Broker& broker, int index, int shard_count, std::function<void()> wake)
     : broker_(broker),
@@ -45,40 +48,31 @@ void Shard::route(const MessagePtr& msg) {
     // Delivered at the lower of the published and the granted QoS [MQTT-3.8.4-6];
     // the retain flag is cleared on normal forwarding [MQTT-3.3.1-9] unless the
     // subscription asked for Retain As Published [MQTT-3.3.1-12].
-    deliver(sub.session, msg, std::min(sub.qos, msg->qos()),
-            sub.retain_as_published && msg->retain(), sub.sub_id);
+    deliver(sub.session, {msg, std::min(sub.qos, msg->qos()),
+                          sub.retain_as_published && msg->retain(), sub.sub_id});
   }
   matches_.clear();
 }
 
-void Shard::deliver(const std::shared_ptr<Session>& s, const MessagePtr& msg, uint8_t qos,
-                    bool retain, uint32_t sub_id) {
-  int owner = s->owner.load(std::memory_order_acquire);
+void Shard::deliver(const std::shared_ptr<Session>& s, Delivery d) {
+  const int owner = s->owner_shard();
   if (owner == index_) {
-    deliver_here(s, msg, qos, retain, sub_id);
+    deliver_here(s, std::move(d));
     return;
   }
-  InboxItem item;
-  item.kind = InboxItem::Kind::Deliver;
-  item.session = s;
-  item.msg = msg;
-  item.qos = qos;
-  item.retain = retain;
-  item.sub_id = sub_id;
-  post(owner, std::move(item));
+  broker_.submit_to(owner, inbox::Deliver{s, std::move(d)});
 }
 
-void Shard::deliver_here(const std::shared_ptr<Session>& s, const MessagePtr& msg, uint8_t qos,
-                         bool retain, uint32_t sub_id) {
-  int owner = s->owner.load(std::memory_order_acquire);
+void Shard::deliver_here(const std::shared_ptr<Session>& s, Delivery&& d) {
+  const int owner = s->owner_shard();
   if (owner != index_) {  // moved to another shard while this was in flight
-    deliver(s, msg, qos, retain, sub_id);
+    deliver(s, std::move(d));
     return;
   }
   if (s->client) {
-    s->client->send(msg, qos, retain, sub_id);
-  } else if (!s->clean && qos > 0) {
-    enqueue_offline(*s, {msg, qos, retain, sub_id}, broker_);
+    s->client->send(d);
+  } else if (!s->clean && d.qos > 0) {
+    enqueue_offline(*s, std::move(d), broker_);
     mark_session_changed(s);
   }
   // QoS 0 to a session without a connection is not kept, as in Mosquitto's
@@ -100,41 +94,35 @@ bool Shard::outboxes_empty() const {
 }
 
 void Shard::drain_inbox() {
+  // Whatever thread drains (the worker, or the main thread settling at
+  // shutdown), what the handlers send on is batched in this shard's outboxes.
+  OnThisThread here(*this);
   inbox_.take(drained_);
-  for (InboxItem& item : drained_) {
-    switch (item.kind) {
-      case InboxItem::Kind::Deliver:
-        deliver_here(item.session, item.msg, item.qos, item.retain, item.sub_id);
-        break;
-      case InboxItem::Kind::Takeover:
-        handle_takeover(item);
-        break;
-      case InboxItem::Kind::Attach:
-        handle_attach(item);
-        break;
-      case InboxItem::Kind::Run:
-        if (item.fn) item.fn();
-        break;
+  struct Handler {
+    Shard& shard;
+    void operator()(inbox::Deliver& d) { shard.deliver_here(d.session, std::move(d.delivery)); }
+    void operator()(inbox::Takeover& t) { shard.handle_takeover(t); }
+    void operator()(inbox::Attach& a) { shard.handle_attach(a); }
+    void operator()(inbox::Run& r) {
+      if (r.fn) r.fn();
     }
-  }
+  };
+  for (InboxItem& item : drained_) std::visit(Handler{*this}, item);
   drained_.clear();
 }
 
-void Shard::handle_takeover(InboxItem& item) {
-  const std::shared_ptr<Session>& s = item.session;
-  int owner = s->owner.load(std::memory_order_acquire);
-  if (owner != index_) {
-    post(owner, std::move(item));
+void Shard::handle_takeover(inbox::Takeover& t) {
+  const std::shared_ptr<Session>& s = t.session;
+  const int owner = s->owner_shard();
+  if (owner != index_) {  // moved on meanwhile: follow it
+    broker_.submit_to(owner, std::move(t));
     return;
   }
-  InboxItem attach;
-  attach.kind = InboxItem::Kind::Attach;
-  attach.session = s;
-  attach.conn_id = item.conn_id;
-  if (!broker_.holds_claim(*s, item.conn_id)) {
+  inbox::Attach attach{s, t.conn_id, false};
+  if (!broker_.holds_claim(*s, t.conn_id)) {
     // A newer CONNECT with this id came meanwhile: it, not this one, takes the
     // session; the Attach below finds this connection superseded and closes it.
-    send_attach(item.from, attach);
+    send_attach(t.from, std::move(attach));
     return;
   }
   // The existing connection is closed, and its will published [MQTT-3.1.4-2]
@@ -142,7 +130,7 @@ void Shard::handle_takeover(InboxItem& item) {
   if (s->client)
     s->client->close("session taken over by a new connection", true,
                      mqtt::ReasonCode::SessionTakenOver);
-  const bool clean_start = item.flag;
+  const bool clean_start = t.clean_start;
   const bool present = !clean_start && !s->clean;
   if (present) {
     // The session resumes in time: a delayed will is not sent [MQTT-3.1.3-9].
@@ -153,42 +141,42 @@ void Shard::handle_takeover(InboxItem& item) {
     publish_pending_will(*s);
     broker_.discard_session_state(*s);
   }
-  s->clean = item.expiry_s == 0;
-  s->expiry_s = item.expiry_s;
+  s->clean = t.expiry_s == 0;
+  s->expiry_s = t.expiry_s;
   s->expires_at_ms = 0;
   s->timed = false;  // this shard's list drops it (see expire_sessions)
   // Likewise this shard's list of changed sessions (snapshot_dirty_sessions):
   // the new owner marks the session changed when it attaches, which saves it
   // whole, including any change this shard had not saved yet.
   s->persist_dirty = false;
-  attach.flag = present;
-  s->owner.store(item.from, std::memory_order_release);
-  send_attach(item.from, attach);
+  attach.session_present = present;
+  s->hand_to(t.from);
+  send_attach(t.from, std::move(attach));
 }
 
-void Shard::send_attach(int shard, InboxItem& attach) {
+void Shard::send_attach(int shard, inbox::Attach attach) {
   if (shard == index_) {
     handle_attach(attach);
   } else {
-    post(shard, std::move(attach));
+    broker_.submit_to(shard, std::move(attach));
   }
 }
 
-void Shard::handle_attach(InboxItem& item) {
-  const std::shared_ptr<Session>& s = item.session;
-  auto it = clients_.find(item.conn_id);
+void Shard::handle_attach(inbox::Attach& a) {
+  const std::shared_ptr<Session>& s = a.session;
+  auto it = clients_.find(a.conn_id);
   Client* c = it == clients_.end() ? nullptr : it->second;
   if (!c || c->closing()) {
     // The new connection went away while its session was being handed over.
-    if (s->clean) broker_.release_session(s, item.conn_id);
+    if (s->clean) broker_.release_session(s, a.conn_id);
     mark_session_changed(s);  // this shard owns it now: changes the old one had not saved
     return;
   }
-  if (!broker_.holds_claim(*s, item.conn_id)) {
+  if (!broker_.holds_claim(*s, a.conn_id)) {
     c->close("client id claimed again by a newer connection");
     return;
   }
-  c->attach(s, item.flag);
+  c->attach(s, a.session_present);
 }
 
 void Shard::mark_session_changed(const std::shared_ptr<Session>& s) {
@@ -202,7 +190,7 @@ void Shard::snapshot_dirty_sessions() {
   for (auto& s : changed_sessions_) {
     // Moved to another shard: no longer ours to touch, not even persist_dirty
     // (handle_takeover cleared it, and the new owner keeps its own list).
-    if (s->owner.load(std::memory_order_acquire) != index_) continue;
+    if (!s->owned_by(index_)) continue;
     if (!s->persist_dirty) continue;  // discarded meanwhile, or listed twice
     s->persist_dirty = false;
     if (s->clean) continue;
@@ -213,7 +201,7 @@ void Shard::snapshot_dirty_sessions() {
     // Messages in flight are saved as queued: after a restart they are sent
     // again from the start of the QoS flow.
     for (const auto& f : s->inflight) {
-      if (!f.released) snap.messages.push_back({f.msg, f.qos, f.retain, f.sub_id});
+      if (!f.released) snap.messages.push_back(f);  // the Delivery part
     }
     for (size_t i = 0; i < s->queue.size(); ++i) snap.messages.push_back(s->queue[i]);
     s->persisted = true;
@@ -249,7 +237,7 @@ void Shard::expire_sessions() {
     std::shared_ptr<Session>& s = timed_sessions_[i];
     // Moved to another shard: no longer ours to touch (handle_takeover reset
     // `timed`; the new owner schedules it when it next goes offline).
-    if (s->owner.load(std::memory_order_acquire) != index_) continue;
+    if (!s->owned_by(index_)) continue;
     if (s->client) {  // online again
       s->timed = false;
       continue;
@@ -289,7 +277,7 @@ void Shard::mark_dirty(Client* c) {
   }
 }
 
-void enqueue_offline(Session& s, QueuedDelivery d, Broker& broker) {
+void enqueue_offline(Session& s, Delivery d, Broker& broker) {
   const uint32_t max = broker.config().max_queued;
   if (s.queue.size() >= max) {
     // With --max-queued 0 nothing is queued: the new message is the one dropped.

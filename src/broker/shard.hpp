@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "broker/clock.hpp"
+#include "broker/delivery.hpp"
 #include "broker/inbox.hpp"
 #include "broker/message.hpp"
 #include "broker/topic_index.hpp"
@@ -21,7 +22,6 @@ namespace broker {
 class Broker;
 class Client;
 class Session;
-struct QueuedDelivery;
 struct StoredWill;
 
 // The will as a message, published now by `client_id`.
@@ -29,7 +29,7 @@ MessagePtr make_will_message(const StoredWill& w, const std::string& client_id);
 
 // Queues `d` for a session whose inflight window is full or that is offline,
 // dropping (and counting) the oldest beyond the configured bound.
-void enqueue_offline(Session& s, QueuedDelivery d, Broker& broker);
+void enqueue_offline(Session& s, Delivery d, Broker& broker);
 
 // Per-message counters of one shard. Only the shard's thread writes them
 // (a plain load + store, no locked instruction); others read them relaxed
@@ -77,11 +77,24 @@ class Shard {
   void publish_from_device(const MessagePtr& msg);
   // Routes `msg` to every matching subscription; used for device and API messages.
   void route(const MessagePtr& msg);
-  // Sends `msg` to `s` at `qos`, locally or through the owning shard's inbox.
-  void deliver(const std::shared_ptr<Session>& s, const MessagePtr& msg, uint8_t qos, bool retain,
-               uint32_t sub_id = 0);
-  // Posts to another shard (batched until end_of_turn).
-  void post(int shard, InboxItem item);
+  // Hands `d` to session `s`: at once when this shard owns it, else through
+  // the owning shard's inbox.
+  void deliver(const std::shared_ptr<Session>& s, Delivery d);
+  // The shard whose worker runs on this thread (nullptr on other threads:
+  // gRPC, the blocking pool, the main thread). Broker::submit_to batches what
+  // a worker sends to other shards in its outbox; other threads post at once.
+  static Shard* current() { return current_; }
+  // Makes `shard` current() on this thread for the scope's lifetime.
+  class OnThisThread {
+   public:
+    explicit OnThisThread(Shard& shard) : previous_(current_) { current_ = &shard; }
+    ~OnThisThread() { current_ = previous_; }
+    OnThisThread(const OnThisThread&) = delete;
+    OnThisThread& operator=(const OnThisThread&) = delete;
+
+   private:
+    Shard* previous_;
+  };
 
   // Processes what other threads posted. Called when woken.
   void drain_inbox();
@@ -90,7 +103,7 @@ class Shard {
   bool outboxes_empty() const;
 
   // Runs takeover step 1 on the session's current owner (see Broker::claim_session).
-  void handle_takeover(InboxItem& item);
+  void handle_takeover(inbox::Takeover& t);
 
   // Clients with bytes to write / connections to close; the network layer
   // drains these at the end of each loop turn.
@@ -118,11 +131,15 @@ class Shard {
   std::vector<Client*>& closing() { return closing_; }
 
  private:
-  void deliver_here(const std::shared_ptr<Session>& s, const MessagePtr& msg, uint8_t qos,
-                    bool retain, uint32_t sub_id);
-  void handle_attach(InboxItem& item);
+  void deliver_here(const std::shared_ptr<Session>& s, Delivery&& d);
+  friend class Broker;  // submit_to appends to the outboxes
+  // Appends to the batch for `shard`, sent at the end of the loop turn.
+  void post(int shard, InboxItem item);
+  void handle_attach(inbox::Attach& a);
   // Attach step of a takeover, on `shard` (here at once, or through its inbox).
-  void send_attach(int shard, InboxItem& attach);
+  void send_attach(int shard, inbox::Attach attach);
+
+  static thread_local Shard* current_;
 
   Broker& broker_;
   int index_;

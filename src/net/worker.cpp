@@ -99,6 +99,8 @@ void Worker::stop() {
 }
 
 void Worker::run() {
+  // What this thread sends to other shards is batched per loop turn.
+  broker::Shard::OnThisThread on_this_thread(*shard_);
   epoll_event events[256];
   shard_->set_now_ms(broker::monotonic_ms());
   last_tick_ms_ = shard_->now_ms();

@@ -1199,9 +1199,9 @@ TEST_F(BrokerV5Expiry, ExpiredQueuedMessageIsNotDelivered) {
   auto fresh = std::make_shared<const broker::Message>("t", "fresh", 1, false, "pub", now - 5'000,
                                                        broker::MessageMeta{"", true, 60});
   auto plain = std::make_shared<const broker::Message>("t", "plain", 1, false, "pub", now - 5'000);
-  shard().deliver(s, stale, 1, false);
-  shard().deliver(s, fresh, 1, false);
-  shard().deliver(s, plain, 1, false);
+  shard().deliver(s, {stale, 1, false});
+  shard().deliver(s, {fresh, 1, false});
+  shard().deliver(s, {plain, 1, false});
   settle();
   EXPECT_EQ(s->queue.size(), 3u);
 

@@ -19,17 +19,19 @@ namespace {
 using broker::Inbox;
 using broker::InboxItem;
 
+namespace inbox = broker::inbox;
+
+// An item that says who pushed it and its place in that producer's order.
 InboxItem item(int producer, uint64_t seq) {
-  InboxItem it;
-  it.kind = InboxItem::Kind::Run;
-  it.from = producer;
-  it.conn_id = seq;
-  return it;
+  return inbox::Takeover{nullptr, seq, producer};
+}
+const inbox::Takeover& takeover(const InboxItem& it) {
+  return std::get<inbox::Takeover>(it);
 }
 
 std::vector<uint64_t> seqs(const std::vector<InboxItem>& v) {
   std::vector<uint64_t> out;
-  for (const auto& it : v) out.push_back(it.conn_id);
+  for (const auto& it : v) out.push_back(takeover(it).conn_id);
   return out;
 }
 
@@ -64,21 +66,30 @@ TEST(Inbox, TakeOfAnEmptyInboxGivesNothing) {
 TEST(Inbox, TakeKeepsTheOrderAndTheItems) {
   Inbox in([] {});
   auto msg = std::make_shared<const broker::Message>("t", "p", 1, false, "o", 0);
+  uint64_t ran = 0;
   for (uint64_t i = 0; i < 100; ++i) {
-    InboxItem it = item(7, i);
-    it.kind = i % 2 ? InboxItem::Kind::Deliver : InboxItem::Kind::Run;
-    it.msg = msg;
-    in.push(std::move(it));
+    if (i % 2) {
+      in.push(inbox::Deliver{nullptr, {msg, 1, false, static_cast<uint32_t>(i)}});
+    } else {
+      in.push(inbox::Run{[msg, i, &ran] { ran = i; }});
+    }
   }
   EXPECT_EQ(msg.use_count(), 101);  // held, not copied away
   std::vector<InboxItem> out;
   in.take(out);
   ASSERT_EQ(out.size(), 100u);
   for (uint64_t i = 0; i < 100; ++i) {
-    EXPECT_EQ(out[i].conn_id, i);
-    EXPECT_EQ(out[i].from, 7);
-    EXPECT_EQ(out[i].kind, i % 2 ? InboxItem::Kind::Deliver : InboxItem::Kind::Run);
-    EXPECT_EQ(out[i].msg, msg);
+    if (i % 2) {
+      const auto* d = std::get_if<inbox::Deliver>(&out[i]);
+      ASSERT_NE(d, nullptr) << "item " << i << " changed its kind";
+      EXPECT_EQ(d->delivery.sub_id, i);
+      EXPECT_EQ(d->delivery.msg, msg);
+    } else {
+      auto* r = std::get_if<inbox::Run>(&out[i]);
+      ASSERT_NE(r, nullptr) << "item " << i << " changed its kind";
+      r->fn();
+      EXPECT_EQ(ran, i);
+    }
   }
   std::vector<InboxItem> again;
   in.take(again);
@@ -160,7 +171,8 @@ TEST(Inbox, ConcurrentProducersDeliverEverythingOnceInProducerOrder) {
     out.clear();
     in.take(out);
     if (!out.empty()) ++takes_with_items;
-    for (const InboxItem& it : out) {
+    for (const InboxItem& any : out) {
+      const inbox::Takeover& it = takeover(any);
       if (it.from < 0 || it.from >= kProducers) {
         out_of_order = true;  // not an item any producer pushed
         continue;
