@@ -419,17 +419,9 @@ bool Client::resolve_topic_alias(mqtt::PublishV5& p) {
     return false;
   }
   if (!aliases_) aliases_ = std::make_unique<TopicAliases>();
-  auto& in = aliases_->in;
-  if (in.size() < alias) in.resize(alias);
-  std::string& slot = in[alias - 1u];
-  if (p.topic.empty()) {
-    if (slot.empty()) {
-      protocol_error(fmt::format("topic alias {} used before it was set", alias));
-      return false;
-    }
-    p.topic = slot;
-  } else {
-    slot.assign(p.topic);  // a topic with an alias (re)defines it [MQTT-3.3.2-12]
+  if (aliases_->resolve(alias, p.topic) == TopicAliases::Inbound::Unset) {
+    protocol_error(fmt::format("topic alias {} used before it was set", alias));
+    return false;
   }
   return true;
 }
@@ -671,19 +663,13 @@ bool Client::write_publish(const Delivery& d, uint16_t packet_id, bool dup, bool
   if (m->has_expiry())
     w.add_u32(PropertyId::MessageExpiryInterval, std::max(1u, m->remaining_s(now)));
   if (sub_id != 0) w.add_varint(PropertyId::SubscriptionIdentifier, sub_id);
-  uint16_t alias = 0;
-  bool omit_topic = false;
+  TopicAliases::Outbound alias;
   if (out_alias_limit_ > 0) {
     if (!aliases_) aliases_ = std::make_unique<TopicAliases>();
-    auto& out = aliases_->out;
-    if (auto it = out.find(m->topic()); it != out.end()) {
-      alias = it->second;
-      omit_topic = true;
-    } else if (out.size() < out_alias_limit_) {
-      alias = static_cast<uint16_t>(out.size() + 1);
-    }
-    if (alias != 0) w.add_u16(PropertyId::TopicAlias, alias);
+    alias = aliases_->outbound(m->topic(), out_alias_limit_);
+    if (alias.alias != 0) w.add_u16(PropertyId::TopicAlias, alias.alias);
   }
+  const bool omit_topic = alias.omit_topic;
   const size_t size =
       mqtt::publish_packet_size_v5(qos, omit_topic ? 0 : m->topic().size(),
                                    m->properties().size() + extra.size(), m->payload().size());
@@ -694,7 +680,7 @@ bool Client::write_publish(const Delivery& d, uint16_t packet_id, bool dup, bool
     ShardCounters::bump(shard_.counters().dropped_too_large);
     return false;
   }
-  if (alias != 0 && !omit_topic) aliases_->out.emplace(std::string(m->topic()), alias);
+  if (alias.alias != 0 && !omit_topic) aliases_->defined(m->topic(), alias.alias);
   out_.append_publish_v5(m, qos, packet_id, retain, dup, extra, omit_topic);
   return true;
 }

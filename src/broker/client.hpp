@@ -8,12 +8,12 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "auth/authenticator.hpp"
 #include "broker/out_queue.hpp"
 #include "broker/session.hpp"
+#include "broker/topic_aliases.hpp"
 #include "mqtt/codec.hpp"
 #include "mqtt/codec5.hpp"
 
@@ -124,25 +124,12 @@ class Client {
   uint16_t keep_alive_s_ = 0;
   // MQTT 5 connection parameters (defaults are the 3.1.1 behaviour).
   uint32_t session_expiry_s_ = 0;
-  uint16_t client_receive_max_ = 65535;  // QoS 1/2 PUBLISH unacknowledged towards it
-  uint32_t client_max_packet_ = 0;       // largest packet it accepts; 0: no limit
-  uint16_t out_alias_limit_ = 0;         // topic aliases we may use towards it
-  bool assigned_id_ = false;             // we chose its client id
-  bool server_keep_alive_ = false;       // we overrode its keep-alive
-  // MQTT 5 topic aliases of this connection, allocated on first use so that
-  // other connections pay one pointer.
-  struct TopicAliases {
-    struct TopicHash {
-      using is_transparent = void;
-      size_t operator()(std::string_view t) const noexcept {
-        return std::hash<std::string_view>{}(t);
-      }
-    };
-    std::vector<std::string> in;  // client -> server, index alias - 1
-    // Server -> client, looked up per message without a copy of the topic.
-    std::unordered_map<std::string, uint16_t, TopicHash, std::equal_to<>> out;
-  };
-  std::unique_ptr<TopicAliases> aliases_;
+  uint16_t client_receive_max_ = 65535;    // QoS 1/2 PUBLISH unacknowledged towards it
+  uint32_t client_max_packet_ = 0;         // largest packet it accepts; 0: no limit
+  uint16_t out_alias_limit_ = 0;           // topic aliases we may use towards it
+  bool assigned_id_ = false;               // we chose its client id
+  bool server_keep_alive_ = false;         // we overrode its keep-alive
+  std::unique_ptr<TopicAliases> aliases_;  // MQTT 5, allocated on first use
   int64_t created_ms_ = 0;
   int64_t last_rx_ms_ = 0;
   std::string close_reason_;
