@@ -66,8 +66,9 @@ ReasonCode reason_code_for(mqtt::ConnackCode code) {
 constexpr size_t kProtocolMaxPacket = 268'435'460;
 }  // namespace
 
-Client::Client(Shard& shard, uint64_t conn_id, std::string remote)
+Client::Client(Shard& shard, Transport& transport, uint64_t conn_id, std::string remote)
     : shard_(shard),
+      transport_(&transport),
       conn_id_(conn_id),
       remote_(std::move(remote)),
       created_ms_(shard.now_ms()),
@@ -621,7 +622,7 @@ void Client::send(const Delivery& d) {
     }
     if (!write_publish(d, 0, false)) return;
     ShardCounters::bump(shard_.counters().messages_out[0]);
-    shard_.mark_dirty(this);
+    transport_->wants_write();
     return;
   }
   Session& s = *session_;
@@ -631,7 +632,7 @@ void Client::send(const Delivery& d) {
     if (!write_publish(d, fl.packet_id, false)) return;
     s.inflight.push_back(std::move(fl));
     ShardCounters::bump(shard_.counters().messages_out[d.qos]);
-    shard_.mark_dirty(this);
+    transport_->wants_write();
   } else {
     enqueue_offline(s, d, shard_.broker());
   }
@@ -703,7 +704,7 @@ void Client::pump_queue() {
     s.inflight.push_back(std::move(fl));
   }
   s.queue.shrink_if_empty();
-  shard_.mark_dirty(this);
+  transport_->wants_write();
 }
 
 void Client::send_held_back(uint32_t window) {
@@ -744,7 +745,7 @@ void Client::resend_inflight() {
     }
   }
   send_held_back(send_window());
-  shard_.mark_dirty(this);
+  transport_->wants_write();
 }
 
 void Client::send_ack(mqtt::PacketType type, uint16_t packet_id, ReasonCode code) {
@@ -794,7 +795,7 @@ void Client::send_connack_v5(bool present, ReasonCode code) {
 
 void Client::write(std::string_view bytes) {
   out_.append(bytes);
-  shard_.mark_dirty(this);
+  transport_->wants_write();
 }
 
 void Client::tick(int64_t now_ms) {
@@ -840,7 +841,7 @@ void Client::close(std::string_view reason, bool publish_will, std::optional<Rea
   close_reason_ = reason;
   if (!publish_will) graceful_ = true;
   on_closed(reason);
-  shard_.closing().push_back(this);
+  transport_->close_requested();
 }
 
 void Client::on_closed(std::string_view reason) {

@@ -14,6 +14,7 @@
 #include "broker/out_queue.hpp"
 #include "broker/session.hpp"
 #include "broker/topic_aliases.hpp"
+#include "broker/transport.hpp"
 #include "mqtt/codec.hpp"
 #include "mqtt/codec5.hpp"
 
@@ -24,7 +25,9 @@ class Shard;
 
 class Client {
  public:
-  Client(Shard& shard, uint64_t conn_id, std::string remote);
+  // `transport` is the connection this client speaks through; it outlives the
+  // client (the network layer owns both).
+  Client(Shard& shard, Transport& transport, uint64_t conn_id, std::string remote);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -32,11 +35,6 @@ class Client {
   // Handles every complete packet at the front of `in`; returns the bytes used.
   // Stops early while the session is being handed over from another shard.
   size_t on_bytes(std::string_view in);
-
-  // The connection ended (socket error, EOF, protocol error, keep-alive, takeover,
-  // server shutdown). Publishes the will unless the client sent DISCONNECT,
-  // and detaches the session. Safe to call once.
-  void on_closed(std::string_view reason);
 
   // Called a few times a second: enforces the keep-alive and the CONNECT timeout.
   void tick(int64_t now_ms);
@@ -60,8 +58,6 @@ class Client {
   int64_t created_ms() const { return created_ms_; }
   bool closing() const { return closing_; }
   const std::string& close_reason() const { return close_reason_; }
-  bool dirty = false;  // queued in the shard's dirty list
-  void* io = nullptr;  // the network layer's connection
   // Common Name of a verified TLS client certificate, set by the network layer.
   std::optional<std::string> tls_common_name;
   // Completes a CONNECT once authentication decided (possibly off-thread),
@@ -73,6 +69,12 @@ class Client {
   enum class State : uint8_t { AwaitConnect, Attaching, Connected, Closed };
 
   bool v5() const { return level_ == mqtt::kLevel5; }
+  // The connection ended (socket error, EOF, protocol error, keep-alive, takeover,
+  // server shutdown). Publishes the will unless the client sent DISCONNECT,
+  // and detaches the session. Safe to call more than once. Private: close()
+  // and the destructor are the only ways in, so the network layer cannot end
+  // a client without the transport hearing of it.
+  void on_closed(std::string_view reason);
   void handle(const mqtt::Frame& f);
   void handle_connect(const mqtt::Frame& f);
   // The v5 CONNECT properties; false when the connection was refused.
@@ -107,6 +109,9 @@ class Client {
   void send_retained(std::string_view filter, uint8_t granted, uint32_t sub_id);
 
   Shard& shard_;
+  // The only way out to the network layer (wants_write, close_requested): no
+  // pointer back to the connection and no shard-wide lists.
+  Transport* transport_;
   uint64_t conn_id_;
   std::string remote_;
   std::string client_id_;

@@ -25,8 +25,6 @@ void Shard::add_client(Client* c) {
 
 void Shard::remove_client(Client* c) {
   clients_.erase(c->conn_id());
-  std::erase(dirty_, c);
-  std::erase(closing_, c);
 }
 
 void Shard::publish_from_device(const MessagePtr& msg) {
@@ -268,13 +266,6 @@ MessagePtr make_will_message(const StoredWill& w, const std::string& client_id) 
   MessageMeta meta{w.properties, w.has_expiry, w.expiry_interval_s};
   return std::make_shared<const Message>(w.topic, w.payload, w.qos, w.retain, client_id,
                                          wall_clock_ms(), meta);
-}
-
-void Shard::mark_dirty(Client* c) {
-  if (!c->dirty) {
-    c->dirty = true;
-    dirty_.push_back(c);
-  }
 }
 
 void enqueue_offline(Session& s, Delivery d, Broker& broker) {

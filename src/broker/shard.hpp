@@ -105,9 +105,6 @@ class Shard {
   // Runs takeover step 1 on the session's current owner (see Broker::claim_session).
   void handle_takeover(inbox::Takeover& t);
 
-  // Clients with bytes to write / connections to close; the network layer
-  // drains these at the end of each loop turn.
-  void mark_dirty(Client* c);
   // A persistent session changed (subscriptions, queued or inflight messages):
   // it is saved at the next snapshot request. Owner thread only.
   void mark_session_changed(const std::shared_ptr<Session>& s);
@@ -120,7 +117,6 @@ class Shard {
   void expire_sessions();
   // Publishes a session's pending will now (its delay ran out, or the session ends).
   void publish_pending_will(Session& s);
-  std::vector<Client*>& dirty() { return dirty_; }
   // Buffers for MQTT 5 properties built and used within one call on this
   // shard's thread (a PUBLISH's forwarded block; one delivery's own block),
   // shared by its connections instead of held by each.
@@ -128,7 +124,6 @@ class Shard {
   // Small packets (acks, CONNACK, ...) are encoded here, then copied out.
   std::string& scratch_packet() { return scratch_packet_; }
   std::string& scratch_delivery_properties() { return scratch_delivery_properties_; }
-  std::vector<Client*>& closing() { return closing_; }
 
  private:
   void deliver_here(const std::shared_ptr<Session>& s, Delivery&& d);
@@ -150,8 +145,6 @@ class Shard {
   std::vector<std::vector<InboxItem>> outboxes_;  // per target shard
   std::vector<InboxItem> drained_;                // reused between drains
   std::vector<Subscriber> matches_;               // reused between publishes
-  std::vector<Client*> dirty_;
-  std::vector<Client*> closing_;
   std::vector<std::shared_ptr<Session>> changed_sessions_;
   // Offline sessions with a deadline (expiry or will delay); checked each tick.
   std::vector<std::shared_ptr<Session>> timed_sessions_;

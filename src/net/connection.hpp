@@ -1,5 +1,6 @@
-// What the worker keeps per connection: the socket, its TLS session, its
-// WebSocket state, the bytes of an incomplete packet, and the broker's Client.
+// What the worker keeps per connection: the socket, how bytes move on it (its
+// StreamIo, its TLS session), its WebSocket state, the bytes of an incomplete
+// packet, and the broker's Client, to which it is the broker::Transport.
 #pragma once
 
 #include <openssl/ssl.h>
@@ -7,8 +8,10 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "broker/client.hpp"
+#include "broker/transport.hpp"
 #include "ws/frames.hpp"
 
 namespace net {
@@ -32,9 +35,32 @@ struct WebSocketState {
   std::string close_reason;
 };
 
-struct Connection {
+struct Connection;
+class StreamIo;
+
+// The worker's lists of one loop turn, filled through broker::Transport and
+// drained in Worker::end_of_turn: writes first, then closings.
+struct TurnLists {
+  std::vector<Connection*> writes;   // output queued this turn
+  std::vector<Connection*> closing;  // the client closed itself
+};
+
+// The broker's Client reaches its connection only through broker::Transport.
+struct Connection final : broker::Transport {
+  explicit Connection(TurnLists& lists) : turn(&lists) {}
+
+  void wants_write() override {
+    if (write_queued) return;
+    write_queued = true;
+    turn->writes.push_back(this);
+  }
+  void close_requested() override { turn->closing.push_back(this); }
+
+  TurnLists* turn;
+  bool write_queued = false;  // listed in turn->writes
   int fd = -1;
-  SSL* ssl = nullptr;
+  StreamIo* io = nullptr;  // plain or TLS, the worker's (stream_io.hpp)
+  SSL* ssl = nullptr;      // TLS connections only (transport_tls.cpp)
   bool handshaking = false;
   bool want_write = false;
   bool peer_gone = false;  // the client closed or the socket failed: no draining

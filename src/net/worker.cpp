@@ -3,18 +3,15 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <openssl/err.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
-#include "auth/tls_identity.hpp"
 #include "broker/broker.hpp"
 #include "broker/client.hpp"
 #include "broker/shard.hpp"
@@ -51,17 +48,6 @@ std::string peer_name(const sockaddr_storage& ss) {
   return "[" + std::string(ip) + "]:" + std::to_string(ntohs(a->sin6_port));
 }
 
-// tls_io_begins(): OpenSSL keeps one error queue per thread, and SSL_get_error
-// reports SSL_ERROR_SSL whenever that queue is not empty, whatever the call
-// that just returned did. A worker serves many TLS connections, so an error
-// left by one (a close_notify to a peer that already hung up) made the next
-// healthy connection's SSL_read look failed and closed it ("shutdown while in
-// init"). Every TLS call whose result goes to SSL_get_error starts with an
-// empty queue (ERR_clear_error is a thread-local reset, no system call).
-
-Connection& conn_of(broker::Client* c) {
-  return *static_cast<Connection*>(c->io);
-}
 }  // namespace
 
 Worker::Worker(int index, std::vector<Listener*> listeners)
@@ -179,24 +165,16 @@ void Worker::accept_ready(Listener& listener) {
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    auto conn = std::make_unique<Connection>();
+    auto conn = std::make_unique<Connection>(turn_);
     conn->fd = fd;
     conn->listener = &listener;
-    if (listener.tls()) {
-      // Held until SSL_new has taken its own reference to the SSL_CTX: a
-      // SIGHUP reload may replace the listener's context meanwhile.
-      std::shared_ptr<const TlsContext> tls = listener.tls_context();
-      conn->ssl = SSL_new(tls->get());
-      SSL_set_fd(conn->ssl, fd);
-      SSL_set_accept_state(conn->ssl);
-      conn->handshaking = true;
-    }
+    conn->io = listener.tls() ? tls_io_.get() : plain_io_.get();
     if (listener.websocket()) conn->ws = std::make_unique<WebSocketState>();
     // Connection ids are unique across workers: the worker index in the low bits.
     uint64_t id = (++next_conn_seq_ << 8) | static_cast<uint64_t>(index_);
-    conn->client = std::make_unique<broker::Client>(*shard_, id, peer_name(ss));
+    conn->client = std::make_unique<broker::Client>(*shard_, *conn, id, peer_name(ss));
+    conn->io->start(*conn, listener);
     Connection* raw = conn.release();
-    raw->client->io = raw;
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.ptr = raw;
@@ -206,62 +184,21 @@ void Worker::accept_ready(Listener& listener) {
 }
 
 bool Worker::continue_handshake(Connection& c) {
-  ERR_clear_error();  // see tls_io_begins()
-  int r = SSL_do_handshake(c.ssl);
-  if (r == 1) {
-    c.handshaking = false;
-    c.client->tls_common_name = auth::verified_peer_common_name(c.ssl);
-    return true;
-  }
-  int err = SSL_get_error(c.ssl, r);
-  if (err == SSL_ERROR_WANT_READ) return false;
-  if (err == SSL_ERROR_WANT_WRITE) {
-    set_want_write(c, true);
-    return false;
-  }
-  std::string why = openssl_error_text();
-  spdlog::info("TLS handshake with {} failed: {}", c.client->remote(), why);
-  c.client->close("TLS handshake failed: " + why, false);
-  return false;
+  bool want_write = false;
+  bool done = c.io->handshake(c, want_write);
+  if (want_write) set_want_write(c, true);
+  return done;
 }
 
 void Worker::on_readable(Connection& c) {
   if (c.handshaking && !continue_handshake(c)) return;
   size_t budget = kReadBudget;
   while (!c.client->closing()) {
-    ssize_t n;
-    if (c.ssl) {
-      ERR_clear_error();  // see tls_io_begins()
-      n = SSL_read(c.ssl, read_buf_.data(), static_cast<int>(read_buf_.size()));
-      if (n <= 0) {
-        int err = SSL_get_error(c.ssl, static_cast<int>(n));
-        if (err == SSL_ERROR_WANT_READ) return;
-        if (err == SSL_ERROR_WANT_WRITE) {
-          set_want_write(c, true);
-          return;
-        }
-        c.peer_gone = true;
-        if (err == SSL_ERROR_ZERO_RETURN || (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)) {
-          c.client->close("connection closed by peer");
-        } else {
-          c.client->close("TLS read error: " + openssl_error_text());
-        }
-        return;
-      }
-    } else {
-      n = ::recv(c.fd, read_buf_.data(), read_buf_.size(), 0);
-      if (n == 0) {
-        c.peer_gone = true;
-        c.client->close("connection closed by peer");
-        return;
-      }
-      if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-        if (errno == EINTR) continue;
-        c.peer_gone = true;
-        c.client->close(std::string("read error: ") + std::strerror(errno));
-        return;
-      }
+    bool want_write = false;
+    ssize_t n = c.io->read(c, read_buf_.data(), read_buf_.size(), want_write);
+    if (n <= 0) {
+      if (want_write) set_want_write(c, true);
+      return;
     }
     const auto got = static_cast<size_t>(n);
     broker::ShardCounters::add(shard_->counters().bytes_in, got);
@@ -289,7 +226,7 @@ void Worker::on_readable(Connection& c) {
     // EAGAIN (one system call per packet saved for devices that send one
     // packet and wait). TLS may hold decrypted bytes the socket no longer
     // signals, so read those now.
-    if (!c.ssl && (got < read_buf_.size() || got > budget)) return;
+    if (!c.io->buffers_input() && (got < read_buf_.size() || got > budget)) return;
     budget -= std::min(budget, got);
   }
 }
@@ -340,48 +277,14 @@ void Worker::flush(Connection& c) {
 }
 
 ssize_t Worker::write_views(Connection& c, const std::string_view* views, size_t n) {
-  if (c.ssl) {
-    // TLS encrypts anyway: gather into one record-sized buffer.
-    tls_stage_.clear();
-    for (size_t i = 0; i < n && tls_stage_.size() < kTlsStage; ++i) {
-      size_t take = std::min(views[i].size(), kTlsStage - tls_stage_.size());
-      tls_stage_.insert(tls_stage_.end(), views[i].data(), views[i].data() + take);
-    }
-    ERR_clear_error();  // see tls_io_begins()
-    int r = SSL_write(c.ssl, tls_stage_.data(), static_cast<int>(tls_stage_.size()));
-    if (r > 0) {
-      broker::ShardCounters::add(shard_->counters().bytes_out, static_cast<size_t>(r));
-      return r;
-    }
-    int err = SSL_get_error(c.ssl, r);
-    if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
-      set_want_write(c, true);
-      return 0;
-    }
-    c.peer_gone = true;
-    c.client->close("TLS write error: " + openssl_error_text());
-    return -1;
+  bool want_write = false;
+  ssize_t w = c.io->write(c, views, n, want_write);
+  if (w > 0) {
+    broker::ShardCounters::add(shard_->counters().bytes_out, static_cast<size_t>(w));
+  } else if (want_write) {
+    set_want_write(c, true);
   }
-  iovec iov[kMaxIov];
-  for (size_t i = 0; i < n; ++i) {
-    iov[i].iov_base = const_cast<char*>(views[i].data());
-    iov[i].iov_len = views[i].size();
-  }
-  for (;;) {
-    ssize_t w = ::writev(c.fd, iov, static_cast<int>(n));
-    if (w > 0) {
-      broker::ShardCounters::add(shard_->counters().bytes_out, static_cast<size_t>(w));
-      return w;
-    }
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      set_want_write(c, true);
-      return 0;
-    }
-    c.peer_gone = true;
-    c.client->close(std::string("write error: ") + std::strerror(errno));
-    return -1;
-  }
+  return w;
 }
 
 void Worker::end_of_turn() {
@@ -389,35 +292,35 @@ void Worker::end_of_turn() {
   // lets buffered packets be parsed), so repeat until quiet, with a bound.
   for (int round = 0; round < 16; ++round) {
     shard_->flush_outboxes();
-    batch_.clear();
-    batch_.swap(shard_->dirty());
-    for (broker::Client* client : batch_) {
-      client->dirty = false;
-      Connection& c = conn_of(client);
+    swapped_.clear();
+    swapped_.swap(turn_.writes);
+    for (Connection* c : swapped_) {
+      c->write_queued = false;
       // Packets that waited while a session was handed over.
-      if (!c.partial.empty() && !client->closing()) parse_partial(c);
-      flush(c);
+      if (!c->partial.empty() && !c->client->closing()) parse_partial(*c);
+      flush(*c);
     }
-    bool did_work = !batch_.empty();
-    batch_.clear();
-    batch_.swap(shard_->closing());
-    for (broker::Client* client : batch_) destroy(client);
-    did_work |= !batch_.empty();
-    batch_.clear();
+    bool did_work = !swapped_.empty();
+    swapped_.clear();
+    swapped_.swap(turn_.closing);
+    for (Connection* c : swapped_) destroy(c);
+    did_work |= !swapped_.empty();
+    swapped_.clear();
     if (!did_work && shard_->outboxes_empty()) break;
   }
 }
 
-void Worker::destroy(broker::Client* client, bool linger) {
-  Connection* c = &conn_of(client);
+void Worker::destroy(Connection* c, bool linger) {
   if (c->ws) websocket_goodbye(*c);
   c->client.reset();
-  if (c->ssl) {
-    if (!c->handshaking) SSL_shutdown(c->ssl);
-    ERR_clear_error();  // a failed close_notify must not reach the next connection
-    SSL_free(c->ssl);
-    c->ssl = nullptr;
+  // A client that closed while being flushed this turn is listed for writing
+  // again (its DISCONNECT): it must not be reached once freed.
+  if (c->write_queued) {
+    std::erase(turn_.writes, c);
+    c->write_queued = false;
   }
+  std::erase(turn_.closing, c);
+  c->io->goodbye(*c);  // TLS: close_notify, then the session is freed
   if (linger && !c->peer_gone) {
     // The server ends this connection (a DISCONNECT with a reason, a protocol
     // error, keep-alive, a takeover) while the client may still be sending.
@@ -486,15 +389,15 @@ void Worker::tick() {
 bool Worker::settle_for_shutdown() {
   if (!shard_) return false;
   shard_->drain_inbox();
-  bool work = !shard_->outboxes_empty() || !shard_->dirty().empty();
+  bool work = !shard_->outboxes_empty() || !turn_.writes.empty();
   shard_->flush_outboxes();
-  batch_.clear();
-  batch_.swap(shard_->dirty());
-  for (broker::Client* client : batch_) {
-    client->dirty = false;
-    flush(conn_of(client));
+  swapped_.clear();
+  swapped_.swap(turn_.writes);
+  for (Connection* c : swapped_) {
+    c->write_queued = false;
+    flush(*c);
   }
-  batch_.clear();
+  swapped_.clear();
   return work;
 }
 
@@ -505,13 +408,20 @@ void Worker::close_all() {
   for (broker::Client* client : batch_) {
     client->close("server shutting down", /*publish_will=*/false,
                   mqtt::ReasonCode::ServerShuttingDown);
-    flush(conn_of(client));
   }
-  for (broker::Client* client : batch_) destroy(client, /*linger=*/false);
   batch_.clear();
+  // Every client is closing now, so every connection is on the closing list
+  // (those that closed before, too): the list reaches them without a way back
+  // from a Client to its connection.
+  swapped_.clear();
+  swapped_.swap(turn_.closing);
+  for (Connection* c : swapped_) flush(*c);
+  for (Connection* c : swapped_) destroy(c, /*linger=*/false);
+  swapped_.clear();
   sweep_draining(/*all=*/true);
-  shard_->closing().clear();
-  shard_->dirty().clear();
+  for (Connection* c : turn_.writes) c->write_queued = false;
+  turn_.writes.clear();
+  turn_.closing.clear();
 }
 
 }  // namespace net

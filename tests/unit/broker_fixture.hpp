@@ -20,6 +20,7 @@
 #include "broker/client.hpp"
 #include "broker/config.hpp"
 #include "broker/shard.hpp"
+#include "broker/transport.hpp"
 #include "mqtt/packet.hpp"
 
 namespace broker_test {
@@ -32,6 +33,15 @@ std::vector<P> only(const std::vector<P>& v, mqtt::PacketType t) {
     if (p.type == t) out.push_back(p);
   return out;
 }
+
+// Stands in for the network layer's connection: records what the client asked
+// of it (the fixture reads the out queue directly, and destroys clients itself).
+struct RecordingTransport final : broker::Transport {
+  void wants_write() override { ++writes; }
+  void close_requested() override { ++closes; }
+  int writes = 0;
+  int closes = 0;
+};
 
 class BrokerFixture : public ::testing::Test {
  protected:
@@ -46,6 +56,7 @@ class BrokerFixture : public ::testing::Test {
   }
   void TearDown() override {
     clients_.clear();
+    transports_.clear();
     spdlog::set_level(saved_level_);
   }
 
@@ -53,13 +64,16 @@ class BrokerFixture : public ::testing::Test {
   // the old one are destroyed first.
   virtual void make_broker(broker::Config cfg) {
     clients_.clear();
+    transports_.clear();
     broker_ = std::make_unique<broker::Broker>(cfg, std::vector<std::function<void()>>{[] {}});
   }
   broker::Shard& shard() { return broker_->shard(0); }
 
   // A new connection, as the network layer makes one on accept.
   broker::Client& open() {
-    clients_.push_back(std::make_unique<broker::Client>(shard(), ++next_conn_, "test"));
+    transports_.push_back(std::make_unique<RecordingTransport>());
+    clients_.push_back(
+        std::make_unique<broker::Client>(shard(), *transports_.back(), ++next_conn_, "test"));
     return *clients_.back();
   }
 
@@ -81,13 +95,13 @@ class BrokerFixture : public ::testing::Test {
 
   // The network layer destroys a closed connection.
   void forget(broker::Client& c) {
-    for (auto it = clients_.begin(); it != clients_.end(); ++it) {
-      if (it->get() == &c) {
-        clients_.erase(it);
+    for (size_t i = 0; i < clients_.size(); ++i) {
+      if (clients_[i].get() == &c) {
+        clients_.erase(clients_.begin() + static_cast<std::ptrdiff_t>(i));
+        transports_.erase(transports_.begin() + static_cast<std::ptrdiff_t>(i));
         break;
       }
     }
-    shard().closing().clear();
     settle();
   }
 
@@ -109,6 +123,8 @@ class BrokerFixture : public ::testing::Test {
   }
 
   std::unique_ptr<broker::Broker> broker_;
+  // transports_[i] is the connection of clients_[i] (and outlives it).
+  std::vector<std::unique_ptr<RecordingTransport>> transports_;
   std::vector<std::unique_ptr<broker::Client>> clients_;
   uint64_t next_conn_ = 0;
 

@@ -1,7 +1,8 @@
 // The WebSocket transport of the worker (ws and wss listeners): the HTTP
 // upgrade, then MQTT bytes in binary frames both ways (RFC 6455; MQTT 3.1.1
-// and 5.0 section 6). Framing and the handshake themselves are in src/ws/;
-// this file moves their bytes between the socket and the broker's Client.
+// and 5.0 section 6), layered over the connection's StreamIo (plain or TLS)
+// through Worker::write_views. Framing and the handshake themselves are in
+// src/ws/; this file moves their bytes between the stream and the Client.
 #include <spdlog/spdlog.h>
 
 #include <cstring>
