@@ -4,8 +4,9 @@
 //
 // A first byte 0x00..0x0F (packet type 0, which read_frame always rejects)
 // selects the protocol level instead and is dropped: 0x05 decodes the rest
-// as MQTT 5 (codec5.hpp), any other value as 3.1.1. Otherwise the whole input
-// is 3.1.1, as before that byte existed.
+// as MQTT 5, 0x03 as 3.1, any other value as 3.1.1. Otherwise the whole input
+// is 3.1.1, as before that byte existed. Every packet type is decoded, and
+// re-encoded, at the selected level with the same decoder and encoder.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -16,9 +17,7 @@
 #include <vector>
 
 #include "mqtt/codec.hpp"
-#include "mqtt/codec5.hpp"
 #include "mqtt/packet.hpp"
-#include "mqtt/packet5.hpp"
 #include "mqtt/properties.hpp"
 #include "mqtt/reason_code.hpp"
 #include "mqtt/topic.hpp"
@@ -49,165 +48,6 @@ Frame reframe(const std::string& wire, PacketType type, uint8_t level = kLevel31
   FUZZ_CHECK(f.size == wire.size());
   FUZZ_CHECK(f.type == type);
   return f;
-}
-
-bool same(const Connect& a, const Connect& b) {
-  if (a.protocol_name != b.protocol_name || a.protocol_level != b.protocol_level ||
-      a.clean_session != b.clean_session || a.keep_alive != b.keep_alive ||
-      a.client_id != b.client_id || a.username != b.username || a.password != b.password ||
-      a.will.has_value() != b.will.has_value()) {
-    return false;
-  }
-  if (!a.will) return true;
-  return a.will->topic == b.will->topic && a.will->payload == b.will->payload &&
-         a.will->qos == b.will->qos && a.will->retain == b.will->retain;
-}
-
-bool same(const Publish& a, const Publish& b) {
-  return a.topic == b.topic && a.payload == b.payload && a.packet_id == b.packet_id &&
-         a.qos == b.qos && a.retain == b.retain && a.dup == b.dup;
-}
-
-bool same(const Subscribe& a, const Subscribe& b) {
-  if (a.packet_id != b.packet_id || a.topics.size() != b.topics.size()) return false;
-  for (size_t i = 0; i < a.topics.size(); ++i) {
-    if (a.topics[i].filter != b.topics[i].filter || a.topics[i].qos != b.topics[i].qos) {
-      return false;
-    }
-  }
-  return true;
-}
-
-bool same(const Unsubscribe& a, const Unsubscribe& b) {
-  return a.packet_id == b.packet_id && a.filters == b.filters;
-}
-
-void check_connect(const Frame& f) {
-  Connect c;
-  const DecodeResult r = decode_connect(f, c);
-  FUZZ_CHECK(r.reason != nullptr);
-  if (!r.ok()) {
-    FUZZ_CHECK(is_error(r.status));
-    return;
-  }
-  FUZZ_CHECK(c.protocol_name == "MQTT" || c.protocol_name == "MQIsdp");
-  FUZZ_CHECK(valid_utf8(c.client_id));
-  if (c.will) {
-    FUZZ_CHECK(c.will->qos <= 2);
-    FUZZ_CHECK(valid_topic_name(c.will->topic));
-  }
-  if (c.protocol_level == kLevel311) FUZZ_CHECK(!c.password || c.username);
-  std::string wire;
-  encode_connect(wire, c);
-  Connect again;
-  FUZZ_CHECK(decode_connect(reframe(wire, PacketType::Connect), again).ok());
-  FUZZ_CHECK(same(c, again));
-}
-
-void check_publish(const Frame& f) {
-  Publish p;
-  const DecodeResult r = decode_publish(f, p);
-  if (!r.ok()) {
-    FUZZ_CHECK(is_error(r.status));
-    return;
-  }
-  FUZZ_CHECK(p.qos <= 2);
-  FUZZ_CHECK(!(p.dup && p.qos == 0));
-  FUZZ_CHECK((p.qos == 0) == (p.packet_id == 0));
-  FUZZ_CHECK(valid_topic_name(p.topic));
-  // Decoded views lie inside the frame body.
-  FUZZ_CHECK(p.topic.data() >= f.body.data() &&
-             p.payload.data() + p.payload.size() == f.body.data() + f.body.size());
-
-  std::string wire;
-  encode_publish(wire, p);
-  uint8_t hdr[5];
-  const size_t n =
-      encode_publish_fixed_header(hdr, p.qos, p.retain, p.dup, p.topic.size(), p.payload.size());
-  FUZZ_CHECK(n >= 2 && n <= 5 && n <= wire.size());
-  FUZZ_CHECK(std::string_view(reinterpret_cast<const char*>(hdr), n) ==
-             std::string_view(wire).substr(0, n));
-  Publish again;
-  FUZZ_CHECK(decode_publish(reframe(wire, PacketType::Publish), again).ok());
-  FUZZ_CHECK(same(p, again));
-}
-
-void check_subscribe(const Frame& f) {
-  Subscribe s;
-  const DecodeResult r = decode_subscribe(f, s);
-  if (!r.ok()) {
-    FUZZ_CHECK(is_error(r.status));
-    return;
-  }
-  FUZZ_CHECK(s.packet_id != 0 && !s.topics.empty());
-  for (const TopicRequest& t : s.topics) {
-    FUZZ_CHECK(t.qos <= 2);
-    FUZZ_CHECK(valid_topic_filter(t.filter));
-  }
-  std::string wire;
-  encode_subscribe(wire, s);
-  Subscribe again;
-  FUZZ_CHECK(decode_subscribe(reframe(wire, PacketType::Subscribe), again).ok());
-  FUZZ_CHECK(same(s, again));
-}
-
-void check_unsubscribe(const Frame& f) {
-  Unsubscribe u;
-  const DecodeResult r = decode_unsubscribe(f, u);
-  if (!r.ok()) {
-    FUZZ_CHECK(is_error(r.status));
-    return;
-  }
-  FUZZ_CHECK(u.packet_id != 0 && !u.filters.empty());
-  for (std::string_view filter : u.filters) FUZZ_CHECK(valid_topic_filter(filter));
-  std::string wire;
-  encode_unsubscribe(wire, u);
-  Unsubscribe again;
-  FUZZ_CHECK(decode_unsubscribe(reframe(wire, PacketType::Unsubscribe), again).ok());
-  FUZZ_CHECK(same(u, again));
-}
-
-void check_ack(const Frame& f) {
-  Ack a;
-  const DecodeResult r = decode_ack(f, a);
-  if (!r.ok()) {
-    FUZZ_CHECK(is_error(r.status));
-    return;
-  }
-  FUZZ_CHECK(a.type == f.type && a.packet_id != 0);
-  std::string wire;
-  encode_ack(wire, a.type, a.packet_id);
-  FUZZ_CHECK(wire.size() == 4);
-  Ack again;
-  FUZZ_CHECK(decode_ack(reframe(wire, a.type), again).ok());
-  FUZZ_CHECK(again.type == a.type && again.packet_id == a.packet_id);
-}
-
-void check_empty(const Frame& f) {
-  const DecodeResult r = decode_empty(f);
-  if (!r.ok()) {
-    FUZZ_CHECK(is_error(r.status) && !f.body.empty());
-    return;
-  }
-  std::string wire;
-  switch (f.type) {
-    case PacketType::Pingreq:
-      encode_pingreq(wire);
-      break;
-    case PacketType::Pingresp:
-      encode_pingresp(wire);
-      break;
-    default:
-      encode_disconnect(wire);
-      break;
-  }
-  FUZZ_CHECK(decode_empty(reframe(wire, f.type)).ok());
-}
-
-// ---------------------------------------------------------------- MQTT 5
-
-Frame reframe5(const std::string& wire, PacketType type) {
-  return reframe(wire, type, kLevel5);
 }
 
 using UserProps = std::vector<std::pair<std::string_view, std::string_view>>;
@@ -242,35 +82,69 @@ bool same(const AckProperties& a, const AckProperties& b) {
   return a.reason_string == b.reason_string && user_props(a.properties) == user_props(b.properties);
 }
 
-void check_connect5(const Frame& f) {
-  ConnectV5 c;
-  const DecodeResult r = decode_connect_v5(f, c);
+bool same(const Connect& a, const Connect& b) {
+  if (a.protocol_name != b.protocol_name || a.protocol_level != b.protocol_level ||
+      a.clean_session != b.clean_session || a.keep_alive != b.keep_alive ||
+      a.client_id != b.client_id || a.username != b.username || a.password != b.password ||
+      a.will.has_value() != b.will.has_value()) {
+    return false;
+  }
+  if (!a.will) return true;
+  return a.will->topic == b.will->topic && a.will->payload == b.will->payload &&
+         a.will->qos == b.will->qos && a.will->retain == b.will->retain;
+}
+
+bool same(const Publish& a, const Publish& b) {
+  return a.topic == b.topic && a.payload == b.payload && a.packet_id == b.packet_id &&
+         a.qos == b.qos && a.retain == b.retain && a.dup == b.dup;
+}
+
+bool same(const Subscribe& a, const Subscribe& b) {
+  if (a.packet_id != b.packet_id || a.subscription_identifier != b.subscription_identifier ||
+      user_props(a.properties) != user_props(b.properties) || a.topics.size() != b.topics.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.topics.size(); ++i) {
+    const TopicRequest& x = a.topics[i];
+    const TopicRequest& y = b.topics[i];
+    if (x.filter != y.filter || x.qos != y.qos || x.no_local != y.no_local ||
+        x.retain_as_published != y.retain_as_published || x.retain_handling != y.retain_handling ||
+        x.share_name != y.share_name) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// CONNECT: the level is the packet's own.
+void check_connect(const Frame& f) {
+  Connect c;
+  const DecodeResult r = decode_connect(f, c);
   FUZZ_CHECK(r.reason != nullptr);
-  Connect old;
-  const DecodeResult ro = decode_connect(f, old);
   if (!r.ok()) {
     FUZZ_CHECK(is_error(r.status));
-    // Both share the code up to the properties: same outcome below level 5.
-    if (c.protocol_level != kLevel5) FUZZ_CHECK(ro.status == r.status);
     return;
   }
-  // The 3.1.1 API skips what v5 validates: it accepts whatever v5 accepts.
-  FUZZ_CHECK(ro.ok());
-  FUZZ_CHECK(same(static_cast<const Connect&>(c), old));
+  FUZZ_CHECK(c.protocol_name == "MQTT" || c.protocol_name == "MQIsdp");
+  FUZZ_CHECK(valid_utf8(c.client_id));
+  if (c.will) {
+    FUZZ_CHECK(c.will->qos <= 2);
+    FUZZ_CHECK(valid_topic_name(c.will->topic));
+  }
+  if (c.protocol_level == kLevel311) FUZZ_CHECK(!c.password || c.username);
   if (c.protocol_level != kLevel5) {
     FUZZ_CHECK(c.props.properties.empty() && c.will_props.properties.empty());
-    return;
+  } else {
+    check_properties(c.props.properties, PropertyContext::Connect);
+    check_properties(c.will_props.properties, PropertyContext::Will);
+    FUZZ_CHECK(c.props.receive_maximum != 0);
+    FUZZ_CHECK(!c.props.authentication_data || c.props.authentication_method);
   }
-  check_properties(c.props.properties, PropertyContext::Connect);
-  check_properties(c.will_props.properties, PropertyContext::Will);
-  FUZZ_CHECK(c.props.receive_maximum != 0);
-  FUZZ_CHECK(!c.props.authentication_data || c.props.authentication_method);
   std::string wire;
-  encode_connect_v5(wire, c);
-  ConnectV5 again;
-  const DecodeResult r2 = decode_connect_v5(reframe5(wire, PacketType::Connect), again);
-  FUZZ_CHECK(r2.ok());
-  FUZZ_CHECK(same(static_cast<const Connect&>(c), static_cast<const Connect&>(again)));
+  encode_connect(wire, c.protocol_level, c);
+  Connect again;
+  FUZZ_CHECK(decode_connect(reframe(wire, PacketType::Connect, c.protocol_level), again).ok());
+  FUZZ_CHECK(same(c, again));
   const ConnectProperties& a = c.props;
   const ConnectProperties& b = again.props;
   FUZZ_CHECK(a.session_expiry_interval == b.session_expiry_interval &&
@@ -292,9 +166,10 @@ void check_connect5(const Frame& f) {
              user_props(wa.properties) == user_props(wb.properties));
 }
 
-void check_publish5(const Frame& f) {
-  PublishV5 p;
-  const DecodeResult r = decode_publish_v5(f, p);
+void check_publish(const Frame& f, uint8_t level) {
+  const bool v5 = level == kLevel5;
+  Publish p;
+  const DecodeResult r = decode_publish(f, level, p);
   if (!r.ok()) {
     FUZZ_CHECK(is_error(r.status));
     return;
@@ -302,28 +177,38 @@ void check_publish5(const Frame& f) {
   FUZZ_CHECK(p.qos <= 2);
   FUZZ_CHECK(!(p.dup && p.qos == 0));
   FUZZ_CHECK((p.qos == 0) == (p.packet_id == 0));
-  FUZZ_CHECK(p.topic.empty() ? p.props.topic_alias != 0 : valid_topic_name(p.topic));
-  FUZZ_CHECK(p.props.payload_format_indicator <= 1);
-  FUZZ_CHECK(p.props.subscription_identifier_count ==
-             p.props.properties.count(PropertyId::SubscriptionIdentifier));
-  FUZZ_CHECK(p.props.user_property_count == p.props.properties.count(PropertyId::UserProperty));
-  FUZZ_CHECK(p.payload.data() + p.payload.size() == f.body.data() + f.body.size());
-  check_properties(p.props.properties, PropertyContext::Publish);
+  FUZZ_CHECK(p.topic.empty() && v5 ? p.props.topic_alias != 0 : valid_topic_name(p.topic));
+  // Decoded views lie inside the frame body.
+  FUZZ_CHECK(p.topic.data() >= f.body.data() &&
+             p.payload.data() + p.payload.size() == f.body.data() + f.body.size());
+  if (v5) {
+    FUZZ_CHECK(p.props.payload_format_indicator <= 1);
+    FUZZ_CHECK(p.props.subscription_identifier_count ==
+               p.props.properties.count(PropertyId::SubscriptionIdentifier));
+    FUZZ_CHECK(p.props.user_property_count == p.props.properties.count(PropertyId::UserProperty));
+    check_properties(p.props.properties, PropertyContext::Publish);
+  } else {
+    FUZZ_CHECK(p.props.properties.empty() && p.props.topic_alias == 0);
+  }
 
   std::string wire;
-  encode_publish_v5(wire, p, p.props.properties);
+  encode_publish(wire, level, p);
+  const size_t props_len = p.props.properties.raw().size();
   uint8_t hdr[5];
-  const size_t n =
-      encode_publish_fixed_header_v5(hdr, p.qos, p.retain, p.dup, p.topic.size(),
-                                     p.props.properties.raw().size(), p.payload.size());
+  const size_t n = v5 ? encode_publish_fixed_header_v5(hdr, p.qos, p.retain, p.dup, p.topic.size(),
+                                                       props_len, p.payload.size())
+                      : encode_publish_fixed_header(hdr, p.qos, p.retain, p.dup, p.topic.size(),
+                                                    p.payload.size());
   FUZZ_CHECK(n >= 2 && n <= 5 && n <= wire.size());
   FUZZ_CHECK(std::string_view(reinterpret_cast<const char*>(hdr), n) ==
              std::string_view(wire).substr(0, n));
-  FUZZ_CHECK(publish_packet_size_v5(p.qos, p.topic.size(), p.props.properties.raw().size(),
-                                    p.payload.size()) == wire.size());
-  PublishV5 again;
-  FUZZ_CHECK(decode_publish_v5(reframe5(wire, PacketType::Publish), again).ok());
-  FUZZ_CHECK(same(static_cast<const Publish&>(p), static_cast<const Publish&>(again)));
+  if (v5) {
+    FUZZ_CHECK(publish_packet_size_v5(p.qos, p.topic.size(), props_len, p.payload.size()) ==
+               wire.size());
+  }
+  Publish again;
+  FUZZ_CHECK(decode_publish(reframe(wire, PacketType::Publish, level), level, again).ok());
+  FUZZ_CHECK(same(p, again));
   FUZZ_CHECK(p.props.properties.raw() == again.props.properties.raw());
   FUZZ_CHECK(p.props.topic_alias == again.props.topic_alias &&
              p.props.message_expiry_interval == again.props.message_expiry_interval &&
@@ -333,36 +218,24 @@ void check_publish5(const Frame& f) {
              p.props.subscription_identifier == again.props.subscription_identifier);
 }
 
-bool same(const SubscribeV5& a, const SubscribeV5& b) {
-  if (a.packet_id != b.packet_id || a.subscription_identifier != b.subscription_identifier ||
-      user_props(a.properties) != user_props(b.properties) || a.topics.size() != b.topics.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.topics.size(); ++i) {
-    const TopicRequestV5& x = a.topics[i];
-    const TopicRequestV5& y = b.topics[i];
-    if (x.filter != y.filter || x.qos != y.qos || x.no_local != y.no_local ||
-        x.retain_as_published != y.retain_as_published || x.retain_handling != y.retain_handling ||
-        x.share_name != y.share_name) {
-      return false;
-    }
-  }
-  return true;
-}
-
-void check_subscribe5(const Frame& f) {
-  SubscribeV5 s;
-  const DecodeResult r = decode_subscribe_v5(f, s);
+void check_subscribe(const Frame& f, uint8_t level) {
+  Subscribe s;
+  const DecodeResult r = decode_subscribe(f, level, s);
   if (!r.ok()) {
     FUZZ_CHECK(is_error(r.status));
     return;
   }
   FUZZ_CHECK(s.packet_id != 0 && !s.topics.empty());
   check_properties(s.properties, PropertyContext::Subscribe);
-  for (const TopicRequestV5& t : s.topics) {
+  for (const TopicRequest& t : s.topics) {
     FUZZ_CHECK(t.qos <= 2 && static_cast<uint8_t>(t.retain_handling) <= 2);
     FUZZ_CHECK(valid_topic_filter(t.filter));
     FUZZ_CHECK((subscription_options(t) & 0xC0) == 0);
+    if (level != kLevel5) {
+      // 3.x has only the requested QoS, and no shared subscriptions.
+      FUZZ_CHECK(subscription_options(t) == t.qos && t.share_name.empty());
+      continue;
+    }
     std::string_view name;
     std::string_view inner;
     FUZZ_CHECK(is_shared_subscription(t.filter) == !t.share_name.empty());
@@ -371,26 +244,29 @@ void check_subscribe5(const Frame& f) {
       FUZZ_CHECK(!t.no_local);
     }
   }
+  if (level != kLevel5) FUZZ_CHECK(s.properties.empty() && s.subscription_identifier == 0);
   std::string wire;
-  encode_subscribe_v5(wire, s);
-  SubscribeV5 again;
-  FUZZ_CHECK(decode_subscribe_v5(reframe5(wire, PacketType::Subscribe), again).ok());
+  encode_subscribe(wire, level, s);
+  Subscribe again;
+  FUZZ_CHECK(decode_subscribe(reframe(wire, PacketType::Subscribe, level), level, again).ok());
   FUZZ_CHECK(same(s, again));
 }
 
-void check_unsubscribe5(const Frame& f) {
-  UnsubscribeV5 u;
-  const DecodeResult r = decode_unsubscribe_v5(f, u);
+void check_unsubscribe(const Frame& f, uint8_t level) {
+  Unsubscribe u;
+  const DecodeResult r = decode_unsubscribe(f, level, u);
   if (!r.ok()) {
     FUZZ_CHECK(is_error(r.status));
     return;
   }
   FUZZ_CHECK(u.packet_id != 0 && !u.filters.empty());
+  for (std::string_view filter : u.filters) FUZZ_CHECK(valid_topic_filter(filter));
   check_properties(u.properties, PropertyContext::Unsubscribe);
+  if (level != kLevel5) FUZZ_CHECK(u.properties.empty());
   std::string wire;
-  encode_unsubscribe_v5(wire, u);
-  UnsubscribeV5 again;
-  FUZZ_CHECK(decode_unsubscribe_v5(reframe5(wire, PacketType::Unsubscribe), again).ok());
+  encode_unsubscribe(wire, level, u);
+  Unsubscribe again;
+  FUZZ_CHECK(decode_unsubscribe(reframe(wire, PacketType::Unsubscribe, level), level, again).ok());
   FUZZ_CHECK(again.packet_id == u.packet_id && again.filters == u.filters &&
              user_props(again.properties) == user_props(u.properties));
 }
@@ -408,9 +284,9 @@ PropertyContext ack_context(PacketType t) {
   }
 }
 
-void check_ack5(const Frame& f) {
-  AckV5 a;
-  const DecodeResult r = decode_ack_v5(f, a);
+void check_ack(const Frame& f, uint8_t level) {
+  Ack a;
+  const DecodeResult r = decode_ack(f, level, a);
   if (!r.ok()) {
     FUZZ_CHECK(is_error(r.status));
     return;
@@ -419,41 +295,44 @@ void check_ack5(const Frame& f) {
   FUZZ_CHECK(valid_reason_code(a.type, a.reason_code));
   FUZZ_CHECK(to_string(a.reason_code) != nullptr);
   check_properties(a.props.properties, ack_context(a.type));
+  if (level != kLevel5) FUZZ_CHECK(a.reason_code == ReasonCode::Success && f.body.size() == 2);
   std::string wire;
-  encode_ack_v5(wire, a);
+  encode_ack(wire, level, a);
   FUZZ_CHECK(wire.size() <= f.size);  // the encoder picks the shortest form
-  AckV5 again;
-  FUZZ_CHECK(decode_ack_v5(reframe5(wire, a.type), again).ok());
+  Ack again;
+  FUZZ_CHECK(decode_ack(reframe(wire, a.type, level), level, again).ok());
   FUZZ_CHECK(again.type == a.type && again.packet_id == a.packet_id &&
              again.reason_code == a.reason_code && same(a.props, again.props));
 }
 
-void check_sub_unsub_ack5(const Frame& f) {
+void check_sub_unsub_ack(const Frame& f, uint8_t level) {
   const bool sub = f.type == PacketType::Suback;
-  SubackV5 a;
-  const DecodeResult r = sub ? decode_suback_v5(f, a) : decode_unsuback_v5(f, a);
+  Suback a;
+  const DecodeResult r = sub ? decode_suback(f, level, a) : decode_unsuback(f, level, a);
   if (!r.ok()) {
     FUZZ_CHECK(is_error(r.status));
     return;
   }
-  FUZZ_CHECK(a.packet_id != 0 && !a.reason_codes.empty());
+  FUZZ_CHECK(a.packet_id != 0);
+  // A 3.x UNSUBACK is the only one without reason codes.
+  FUZZ_CHECK(a.reason_codes.empty() == (!sub && level != kLevel5));
   check_properties(a.props.properties, sub ? PropertyContext::Suback : PropertyContext::Unsuback);
   std::string wire;
   if (sub) {
-    encode_suback_v5(wire, a.packet_id, a.reason_codes, a.props);
+    encode_suback(wire, level, a.packet_id, a.reason_codes, a.props);
   } else {
-    encode_unsuback_v5(wire, a.packet_id, a.reason_codes, a.props);
+    encode_unsuback(wire, level, a.packet_id, a.reason_codes, a.props);
   }
-  SubackV5 again;
-  const Frame g = reframe5(wire, f.type);
-  FUZZ_CHECK((sub ? decode_suback_v5(g, again) : decode_unsuback_v5(g, again)).ok());
+  Suback again;
+  const Frame g = reframe(wire, f.type, level);
+  FUZZ_CHECK((sub ? decode_suback(g, level, again) : decode_unsuback(g, level, again)).ok());
   FUZZ_CHECK(again.packet_id == a.packet_id && again.reason_codes == a.reason_codes &&
              same(a.props, again.props));
 }
 
-void check_connack5(const Frame& f) {
-  ConnackV5 c;
-  const DecodeResult r = decode_connack_v5(f, c);
+void check_connack(const Frame& f, uint8_t level) {
+  Connack c;
+  const DecodeResult r = decode_connack(f, level, c);
   if (!r.ok()) {
     FUZZ_CHECK(is_error(r.status));
     return;
@@ -461,9 +340,10 @@ void check_connack5(const Frame& f) {
   FUZZ_CHECK(!(c.session_present && is_failure(c.reason_code)));
   check_properties(c.props.properties, PropertyContext::Connack);
   std::string wire;
-  encode_connack_v5(wire, c);
-  ConnackV5 again;
-  FUZZ_CHECK(decode_connack_v5(reframe5(wire, PacketType::Connack), again).ok());
+  encode_connack(wire, level, c);
+  if (level != kLevel5) FUZZ_CHECK(wire == std::string_view(f.body.data() - 2, 4));
+  Connack again;
+  FUZZ_CHECK(decode_connack(reframe(wire, PacketType::Connack, level), level, again).ok());
   const ConnackProperties& a = c.props;
   const ConnackProperties& b = again.props;
   FUZZ_CHECK(again.session_present == c.session_present && again.reason_code == c.reason_code);
@@ -484,9 +364,11 @@ void check_connack5(const Frame& f) {
              user_props(a.properties) == user_props(b.properties));
 }
 
-void check_disconnect5(const Frame& f) {
-  DisconnectV5 d;
-  const DecodeResult r = decode_disconnect_v5(f, d);
+void check_disconnect(const Frame& f, uint8_t level) {
+  Disconnect d;
+  const DecodeResult r = decode_disconnect(f, level, d);
+  // Below level 5 DISCONNECT is an empty packet like PINGREQ.
+  if (level != kLevel5) FUZZ_CHECK(decode_empty(f).status == r.status);
   if (!r.ok()) {
     FUZZ_CHECK(is_error(r.status));
     return;
@@ -494,10 +376,10 @@ void check_disconnect5(const Frame& f) {
   FUZZ_CHECK(valid_reason_code(PacketType::Disconnect, d.reason_code));
   check_properties(d.properties, PropertyContext::Disconnect);
   std::string wire;
-  encode_disconnect_v5(wire, d);
+  encode_disconnect(wire, level, d);
   FUZZ_CHECK(wire.size() <= f.size);
-  DisconnectV5 again;
-  FUZZ_CHECK(decode_disconnect_v5(reframe5(wire, PacketType::Disconnect), again).ok());
+  Disconnect again;
+  FUZZ_CHECK(decode_disconnect(reframe(wire, PacketType::Disconnect, level), level, again).ok());
   FUZZ_CHECK(again.reason_code == d.reason_code &&
              again.session_expiry_interval == d.session_expiry_interval &&
              again.reason_string == d.reason_string &&
@@ -505,20 +387,21 @@ void check_disconnect5(const Frame& f) {
              user_props(again.properties) == user_props(d.properties));
 }
 
-void check_auth5(const Frame& f) {
-  AuthV5 a;
-  const DecodeResult r = decode_auth_v5(f, a);
+void check_auth(const Frame& f, uint8_t level) {
+  Auth a;
+  const DecodeResult r = decode_auth(f, level, a);
   if (!r.ok()) {
     FUZZ_CHECK(is_error(r.status));
     return;
   }
+  FUZZ_CHECK(level == kLevel5);  // AUTH is MQTT 5 only
   FUZZ_CHECK(valid_reason_code(PacketType::Auth, a.reason_code));
   FUZZ_CHECK(f.body.empty() || a.authentication_method.has_value());
   check_properties(a.properties, PropertyContext::Auth);
   std::string wire;
-  encode_auth_v5(wire, a);
-  AuthV5 again;
-  FUZZ_CHECK(decode_auth_v5(reframe5(wire, PacketType::Auth), again).ok());
+  encode_auth(wire, level, a);
+  Auth again;
+  FUZZ_CHECK(decode_auth(reframe(wire, PacketType::Auth, level), level, again).ok());
   FUZZ_CHECK(again.reason_code == a.reason_code &&
              again.authentication_method == a.authentication_method &&
              again.authentication_data == a.authentication_data &&
@@ -526,38 +409,55 @@ void check_auth5(const Frame& f) {
              user_props(again.properties) == user_props(a.properties));
 }
 
-void check_frame5(const Frame& f) {
+void check_empty(const Frame& f) {
+  const DecodeResult r = decode_empty(f);
+  if (!r.ok()) {
+    FUZZ_CHECK(is_error(r.status) && !f.body.empty());
+    return;
+  }
+  std::string wire;
+  if (f.type == PacketType::Pingreq) {
+    encode_pingreq(wire);
+  } else {
+    encode_pingresp(wire);
+  }
+  FUZZ_CHECK(decode_empty(reframe(wire, f.type)).ok());
+}
+
+void check_frame(const Frame& f, uint8_t level) {
   switch (f.type) {
     case PacketType::Connect:
-      check_connect5(f);
+      check_connect(f);
       break;
     case PacketType::Publish:
-      check_publish5(f);
+      check_publish(f, level);
       break;
     case PacketType::Subscribe:
-      check_subscribe5(f);
+      check_subscribe(f, level);
       break;
     case PacketType::Unsubscribe:
-      check_unsubscribe5(f);
+      check_unsubscribe(f, level);
       break;
     case PacketType::Puback:
     case PacketType::Pubrec:
     case PacketType::Pubrel:
     case PacketType::Pubcomp:
-      check_ack5(f);
+      check_ack(f, level);
       break;
     case PacketType::Suback:
     case PacketType::Unsuback:
-      check_sub_unsub_ack5(f);
+      check_sub_unsub_ack(f, level);
       break;
     case PacketType::Connack:
-      check_connack5(f);
+      check_connack(f, level);
       break;
     case PacketType::Disconnect:
-      check_disconnect5(f);
+      check_disconnect(f, level);
       break;
     case PacketType::Auth:
-      check_auth5(f);
+      // read_frame rejects type 15 below level 5.
+      FUZZ_CHECK(level == kLevel5);
+      check_auth(f, level);
       break;
     case PacketType::Pingreq:
     case PacketType::Pingresp:
@@ -572,7 +472,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view buf(reinterpret_cast<const char*>(data), size);
   uint8_t level = kLevel311;
   if (!buf.empty() && static_cast<uint8_t>(buf[0]) < 0x10) {
-    level = buf[0] == kLevel5 ? kLevel5 : kLevel311;
+    const auto sel = static_cast<uint8_t>(buf[0]);
+    level = sel == kLevel5 ? kLevel5 : sel == kLevel31 ? kLevel31 : kLevel311;
     buf.remove_prefix(1);
   }
   while (!buf.empty()) {
@@ -598,43 +499,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                DecodeStatus::NeedMore);
     FUZZ_CHECK(read_frame(buf, f.size - 1, g, level).status == DecodeStatus::TooLarge);
 
-    if (level == kLevel5) {
-      check_frame5(f);
-      buf.remove_prefix(f.size);
-      continue;
-    }
-    switch (f.type) {
-      case PacketType::Connect:
-        check_connect(f);
-        break;
-      case PacketType::Publish:
-        check_publish(f);
-        break;
-      case PacketType::Subscribe:
-        check_subscribe(f);
-        break;
-      case PacketType::Unsubscribe:
-        check_unsubscribe(f);
-        break;
-      case PacketType::Puback:
-      case PacketType::Pubrec:
-      case PacketType::Pubrel:
-      case PacketType::Pubcomp:
-      case PacketType::Unsuback:
-        check_ack(f);
-        break;
-      case PacketType::Pingreq:
-      case PacketType::Pingresp:
-      case PacketType::Disconnect:
-        check_empty(f);
-        break;
-      case PacketType::Connack:
-      case PacketType::Suback:
-        break;  // client-side packets: no decoder
-      case PacketType::Auth:
-        FUZZ_CHECK(false);  // read_frame rejects type 15 below level 5
-        break;
-    }
+    check_frame(f, level);
     buf.remove_prefix(f.size);
   }
   return 0;

@@ -28,40 +28,6 @@ bool is_mqtt5_connect(const mqtt::Frame& f) {
          f.body[6] == mqtt::kLevel5;
 }
 
-// The 3.1.1 CONNACK code for a v5 refusal reason.
-mqtt::ConnackCode connack_code_for(ReasonCode code) {
-  switch (code) {
-    case ReasonCode::UnsupportedProtocolVersion:
-      return mqtt::ConnackCode::UnacceptableProtocolVersion;
-    case ReasonCode::ClientIdentifierNotValid:
-      return mqtt::ConnackCode::IdentifierRejected;
-    case ReasonCode::BadUserNameOrPassword:
-      return mqtt::ConnackCode::BadUsernameOrPassword;
-    case ReasonCode::NotAuthorized:
-      return mqtt::ConnackCode::NotAuthorized;
-    default:
-      return mqtt::ConnackCode::ServerUnavailable;
-  }
-}
-
-ReasonCode reason_code_for(mqtt::ConnackCode code) {
-  switch (code) {
-    case mqtt::ConnackCode::Accepted:
-      return ReasonCode::Success;
-    case mqtt::ConnackCode::UnacceptableProtocolVersion:
-      return ReasonCode::UnsupportedProtocolVersion;
-    case mqtt::ConnackCode::IdentifierRejected:
-      return ReasonCode::ClientIdentifierNotValid;
-    case mqtt::ConnackCode::BadUsernameOrPassword:
-      return ReasonCode::BadUserNameOrPassword;
-    case mqtt::ConnackCode::NotAuthorized:
-      return ReasonCode::NotAuthorized;
-    case mqtt::ConnackCode::ServerUnavailable:
-      break;
-  }
-  return ReasonCode::ServerUnavailable;
-}
-
 // Largest packet size a CONNACK can announce (the protocol's own maximum).
 constexpr size_t kProtocolMaxPacket = 268'435'460;
 }  // namespace
@@ -147,11 +113,11 @@ void Client::handle(const mqtt::Frame& f) {
 }
 
 void Client::handle_connect(const mqtt::Frame& f) {
-  mqtt::ConnectV5 c;
-  mqtt::DecodeResult r = mqtt::decode_connect_v5(f, c);
+  mqtt::Connect c;
+  mqtt::DecodeResult r = mqtt::decode_connect(f, c);
   if (r.status == mqtt::DecodeStatus::BadProtocolVersion) {
     // [MQTT-3.1.2-2]: answer 0x01, then close.
-    send_connack(false, mqtt::ConnackCode::UnacceptableProtocolVersion);
+    send_connack(false, ReasonCode::UnsupportedProtocolVersion);
     close(r.reason, false);
     return;
   }
@@ -160,7 +126,7 @@ void Client::handle_connect(const mqtt::Frame& f) {
     if (is_mqtt5_connect(f)) {
       level_ = mqtt::kLevel5;
       spdlog::warn("closing connection from {}: protocol error in CONNECT: {}", remote_, r.reason);
-      send_connack_v5(false, mqtt::to_reason_code(r));
+      send_connack(false, mqtt::to_reason_code(r));
       close(r.reason, false);
       return;
     }
@@ -176,7 +142,7 @@ void Client::handle_connect(const mqtt::Frame& f) {
     // 3.1 requires an id; 3.1.1 allows none only with clean session
     // [MQTT-3.1.3-8]; v5 allows none and returns the one assigned [MQTT-3.2.2-16].
     if (level_ == mqtt::kLevel31 || (level_ == mqtt::kLevel311 && !clean_)) {
-      send_connack(false, mqtt::ConnackCode::IdentifierRejected);
+      send_connack(false, ReasonCode::ClientIdentifierNotValid);
       close("empty client id without clean session [MQTT-3.1.3-8]", false);
       return;
     }
@@ -208,7 +174,7 @@ void Client::handle_connect(const mqtt::Frame& f) {
   authenticate(c);
 }
 
-bool Client::accept_connect_properties(const mqtt::ConnectV5& c) {
+bool Client::accept_connect_properties(const mqtt::Connect& c) {
   const Config& cfg = shard_.broker().config();
   const mqtt::ConnectProperties& p = c.props;
   if (p.authentication_method) {
@@ -231,11 +197,7 @@ bool Client::accept_connect_properties(const mqtt::ConnectV5& c) {
 void Client::refuse(ReasonCode code, std::string_view reason) {
   spdlog::warn("refused connection from {} (client {}): {}", remote_,
                client_id_.empty() ? "-" : client_id_, reason);
-  if (v5()) {
-    send_connack_v5(false, code);
-  } else {
-    send_connack(false, connack_code_for(code));
-  }
+  send_connack(false, code);
   close(reason, false);
 }
 
@@ -271,7 +233,7 @@ void Client::authenticate(const mqtt::Connect& c) {
 void Client::finish_connect(auth::ConnectResult r,
                             const std::shared_ptr<const auth::Policy>& policy) {
   if (r.decision != auth::ConnectDecision::Accept) {
-    return refuse(reason_code_for(auth::connack_code(r.decision)), r.reason);
+    return refuse(mqtt::to_reason_code(auth::connack_code(r.decision)), r.reason);
   }
   username_ = std::move(r.username);
   std::optional<std::string_view> user;
@@ -321,11 +283,7 @@ void Client::attach(const std::shared_ptr<Session>& s, bool session_present) {
   spdlog::info("client {} connected from {} (MQTT {}, clean {} {}, keep-alive {}s{})", client_id_,
                remote_, level, v5() ? "start" : "session", clean_, keep_alive_s_,
                session_present ? ", session resumed" : "");
-  if (v5()) {
-    send_connack_v5(session_present, ReasonCode::Success);
-  } else {
-    send_connack(session_present, mqtt::ConnackCode::Accepted);
-  }
+  send_connack(session_present, ReasonCode::Success);
   if (session_present) resend_inflight();
   pump_queue();
   shard_.mark_session_changed(session_);  // a new persistent session is saved too
@@ -334,10 +292,8 @@ void Client::attach(const std::shared_ptr<Session>& s, bool session_present) {
 }
 
 void Client::handle_publish(const mqtt::Frame& f) {
-  mqtt::PublishV5 p;
-  if (auto r = v5() ? mqtt::decode_publish_v5(f, p) : mqtt::decode_publish(f, p); !r.ok()) {
-    return fail(r);
-  }
+  mqtt::Publish p;
+  if (auto r = mqtt::decode_publish(f, level_, p); !r.ok()) return fail(r);
   Session& s = *session_;
   MessageMeta meta;
   if (v5()) {
@@ -410,7 +366,7 @@ void Client::handle_publish(const mqtt::Frame& f) {
   if (p.qos == 1) send_ack(mqtt::PacketType::Puback, p.packet_id);
 }
 
-bool Client::resolve_topic_alias(mqtt::PublishV5& p) {
+bool Client::resolve_topic_alias(mqtt::Publish& p) {
   const uint16_t alias = p.props.topic_alias;
   if (alias == 0) return true;  // an empty topic without alias fails decoding
   const uint16_t max = shard_.broker().config().topic_alias_max;
@@ -428,15 +384,8 @@ bool Client::resolve_topic_alias(mqtt::PublishV5& p) {
 }
 
 void Client::handle_ack(const mqtt::Frame& f) {
-  mqtt::AckV5 a;
-  if (v5()) {
-    if (auto r = mqtt::decode_ack_v5(f, a); !r.ok()) return fail(r);
-  } else {
-    mqtt::Ack a3;
-    if (auto r = mqtt::decode_ack(f, a3); !r.ok()) return fail(r);
-    a.type = a3.type;
-    a.packet_id = a3.packet_id;
-  }
+  mqtt::Ack a;
+  if (auto r = mqtt::decode_ack(f, level_, a); !r.ok()) return fail(r);
   Session& s = *session_;
   auto flight = std::find_if(s.inflight.begin(), s.inflight.end(),
                              [&](const OutboundFlight& x) { return x.packet_id == a.packet_id; });
@@ -486,26 +435,13 @@ void Client::handle_ack(const mqtt::Frame& f) {
 }
 
 void Client::handle_subscribe(const mqtt::Frame& f) {
-  mqtt::SubscribeV5 sub;
-  if (v5()) {
-    if (auto r = mqtt::decode_subscribe_v5(f, sub); !r.ok()) return fail(r);
-  } else {
-    mqtt::Subscribe s3;
-    if (auto r = mqtt::decode_subscribe(f, s3); !r.ok()) return fail(r);
-    sub.packet_id = s3.packet_id;
-    sub.topics.reserve(s3.topics.size());
-    for (const auto& t : s3.topics) {
-      mqtt::TopicRequestV5 t5;
-      t5.filter = t.filter;
-      t5.qos = t.qos;
-      sub.topics.push_back(t5);
-    }
-  }
+  mqtt::Subscribe sub;
+  if (auto r = mqtt::decode_subscribe(f, level_, sub); !r.ok()) return fail(r);
   Session& s = *session_;
   std::vector<ReasonCode> codes(sub.topics.size());
   std::vector<bool> with_retained(sub.topics.size());
   for (size_t i = 0; i < sub.topics.size(); ++i) {
-    const mqtt::TopicRequestV5& t = sub.topics[i];
+    const mqtt::TopicRequest& t = sub.topics[i];
     std::string_view group, inner = t.filter;
     const bool shared = mqtt::parse_shared_subscription(t.filter, group, inner);
     if (!rules_->allows_everything() && !rules_->may_subscribe(inner)) {
@@ -529,15 +465,7 @@ void Client::handle_subscribe(const mqtt::Frame& f) {
   shard_.mark_session_changed(session_);
   std::string& scratch = shard_.scratch_packet();
   scratch.clear();
-  if (v5()) {
-    mqtt::encode_suback_v5(scratch, sub.packet_id, codes);
-  } else {
-    std::vector<uint8_t> wire(codes.size());
-    for (size_t i = 0; i < codes.size(); ++i) {
-      wire[i] = mqtt::is_failure(codes[i]) ? mqtt::kSubackFailure : static_cast<uint8_t>(codes[i]);
-    }
-    mqtt::encode_suback(scratch, sub.packet_id, wire);
-  }
+  mqtt::encode_suback(scratch, level_, sub.packet_id, codes);
   write(scratch);
   for (size_t i = 0; i < sub.topics.size(); ++i) {
     if (with_retained[i]) {
@@ -556,15 +484,8 @@ void Client::send_retained(std::string_view filter, uint8_t granted, uint32_t su
 }
 
 void Client::handle_unsubscribe(const mqtt::Frame& f) {
-  mqtt::UnsubscribeV5 u;
-  if (v5()) {
-    if (auto r = mqtt::decode_unsubscribe_v5(f, u); !r.ok()) return fail(r);
-  } else {
-    mqtt::Unsubscribe u3;
-    if (auto r = mqtt::decode_unsubscribe(f, u3); !r.ok()) return fail(r);
-    u.packet_id = u3.packet_id;
-    u.filters = std::move(u3.filters);
-  }
+  mqtt::Unsubscribe u;
+  if (auto r = mqtt::decode_unsubscribe(f, level_, u); !r.ok()) return fail(r);
   Session& s = *session_;
   std::vector<ReasonCode> codes;
   codes.reserve(u.filters.size());
@@ -578,23 +499,18 @@ void Client::handle_unsubscribe(const mqtt::Frame& f) {
   shard_.mark_session_changed(session_);
   std::string& scratch = shard_.scratch_packet();
   scratch.clear();
-  if (v5()) {
-    mqtt::encode_unsuback_v5(scratch, u.packet_id, codes);
-  } else {
-    mqtt::encode_unsuback(scratch, u.packet_id);
-  }
+  mqtt::encode_unsuback(scratch, level_, u.packet_id, codes);
   write(scratch);
 }
 
 void Client::handle_disconnect(const mqtt::Frame& f) {
+  mqtt::Disconnect d;
+  if (auto r = mqtt::decode_disconnect(f, level_, d); !r.ok()) return fail(r);
   if (!v5()) {
-    if (auto r = mqtt::decode_empty(f); !r.ok()) return fail(r);
     // A clean DISCONNECT discards the will [MQTT-3.14.4-3].
     close("client sent DISCONNECT", /*publish_will=*/false);
     return;
   }
-  mqtt::DisconnectV5 d;
-  if (auto r = mqtt::decode_disconnect_v5(f, d); !r.ok()) return fail(r);
   if (d.session_expiry_interval) {
     // A session that was to end with the connection cannot be kept now [MQTT-3.14.2-2].
     if (session_expiry_s_ == 0 && *d.session_expiry_interval != 0) {
@@ -751,28 +667,17 @@ void Client::resend_inflight() {
 void Client::send_ack(mqtt::PacketType type, uint16_t packet_id, ReasonCode code) {
   std::string& scratch = shard_.scratch_packet();
   scratch.clear();
-  if (v5()) {
-    mqtt::encode_ack_v5(scratch, type, packet_id, code);
-  } else {
-    mqtt::encode_ack(scratch, type, packet_id);
-  }
+  mqtt::encode_ack(scratch, level_, type, packet_id, code);
   write(scratch);
 }
 
-void Client::send_connack(bool present, mqtt::ConnackCode code) {
-  if (v5()) return send_connack_v5(present, reason_code_for(code));
-  std::string& scratch = shard_.scratch_packet();
-  scratch.clear();
-  mqtt::encode_connack(scratch, present, code);
-  write(scratch);
-}
-
-void Client::send_connack_v5(bool present, ReasonCode code) {
+void Client::send_connack(bool present, ReasonCode code) {
   const Config& cfg = shard_.broker().config();
-  mqtt::ConnackV5 c;
+  mqtt::Connack c;
   c.session_present = present;
   c.reason_code = code;
-  if (code == ReasonCode::Success) {
+  // 3.x sends the return code `code` maps to and no properties.
+  if (v5() && code == ReasonCode::Success) {
     // What the client must respect; an absent limit means "none".
     if (cfg.max_inflight < 65535) c.props.receive_maximum = static_cast<uint16_t>(cfg.max_inflight);
     if (cfg.max_packet_size < kProtocolMaxPacket) {
@@ -789,7 +694,7 @@ void Client::send_connack_v5(bool present, ReasonCode code) {
   }
   std::string& scratch = shard_.scratch_packet();
   scratch.clear();
-  mqtt::encode_connack_v5(scratch, c);
+  mqtt::encode_connack(scratch, level_, c);
   write(scratch);
 }
 
@@ -830,11 +735,11 @@ void Client::close(std::string_view reason, bool publish_will, std::optional<Rea
   if (closing_) return;
   // A v5 client hears why, but only once CONNACK went out [MQTT-3.14.0-1].
   if (code && v5() && state_ == State::Connected) {
-    mqtt::DisconnectV5 d;
+    mqtt::Disconnect d;
     d.reason_code = *code;
     std::string& scratch = shard_.scratch_packet();
     scratch.clear();
-    mqtt::encode_disconnect_v5(scratch, d);
+    mqtt::encode_disconnect(scratch, level_, d);
     write(scratch);
   }
   closing_ = true;

@@ -16,7 +16,6 @@
 #include "broker/topic_aliases.hpp"
 #include "broker/transport.hpp"
 #include "mqtt/codec.hpp"
-#include "mqtt/codec5.hpp"
 
 namespace broker {
 
@@ -78,11 +77,11 @@ class Client {
   void handle(const mqtt::Frame& f);
   void handle_connect(const mqtt::Frame& f);
   // The v5 CONNECT properties; false when the connection was refused.
-  bool accept_connect_properties(const mqtt::ConnectV5& c);
+  bool accept_connect_properties(const mqtt::Connect& c);
   void authenticate(const mqtt::Connect& c);
   void handle_publish(const mqtt::Frame& f);
   // Resolves a v5 Topic Alias into p.topic; false (connection closed) when invalid.
-  bool resolve_topic_alias(mqtt::PublishV5& p);
+  bool resolve_topic_alias(mqtt::Publish& p);
   void handle_subscribe(const mqtt::Frame& f);
   void handle_unsubscribe(const mqtt::Frame& f);
   void handle_ack(const mqtt::Frame& f);
@@ -94,8 +93,8 @@ class Client {
   // PUBACK/PUBREC/PUBREL/PUBCOMP; the reason code goes to v5 clients only.
   void send_ack(mqtt::PacketType type, uint16_t packet_id,
                 mqtt::ReasonCode code = mqtt::ReasonCode::Success);
-  void send_connack(bool present, mqtt::ConnackCode code);
-  void send_connack_v5(bool present, mqtt::ReasonCode code);
+  // CONNACK with `code` (a 3.x client gets the return code it maps to).
+  void send_connack(bool present, mqtt::ReasonCode code);
   // Refuses the CONNECT with `code` (the v5 reason, mapped for 3.x) and closes.
   void refuse(mqtt::ReasonCode code, std::string_view reason);
   // Writes one PUBLISH of `m` to this client; false when it must not go out

@@ -1,5 +1,5 @@
-// Framing and body decoders for MQTT 3.1 / 3.1.1, and the CONNECT decoder of
-// every level (MQTT 5's other packets are in decode5.cpp).
+// Framing, and the decoders of CONNECT and of the empty packets, for every
+// protocol level (the other packets are in decode.cpp).
 #include "mqtt/codec.hpp"
 
 #include <cstddef>
@@ -7,7 +7,6 @@
 #include <string_view>
 
 #include "mqtt/detail.hpp"
-#include "mqtt/packet5.hpp"
 #include "mqtt/properties.hpp"
 #include "mqtt/topic.hpp"
 
@@ -54,14 +53,6 @@ constexpr int kFixedFlags[16] = {
     -2,   // 15: AUTH exists only in MQTT 5 (flags 0 there) [MQTT-3.15.1-1]
 };
 
-// MQTT 5 properties as decode_connect (the 3.1.1 API) reads them: skipped
-// unchecked; decode_connect_v5 validates them.
-bool skip_properties(Reader& r) {
-  uint32_t len = 0;
-  std::string_view ignored;
-  return r.varint(len) && r.bytes(len, ignored);
-}
-
 }  // namespace
 
 DecodeResult read_frame(std::string_view buf, size_t max_packet_size, Frame& out,
@@ -101,14 +92,10 @@ DecodeResult read_frame(std::string_view buf, size_t max_packet_size, Frame& out
   return ok();
 }
 
-DecodeResult detail::decode_connect_impl(const Frame& f, Connect& out, ConnectV5* v5) {
+DecodeResult decode_connect(const Frame& f, Connect& out) {
   if (f.type != PacketType::Connect) return protocol_error("not a CONNECT packet");
   if (f.flags != 0) return malformed("invalid CONNECT flags");  // [MQTT-2.2.2-2]
   out = Connect{};
-  if (v5 != nullptr) {
-    v5->props = ConnectProperties{};
-    v5->will_props = WillProperties{};
-  }
   Reader r(f.body);
 
   std::string_view name;
@@ -144,17 +131,14 @@ DecodeResult detail::decode_connect_impl(const Frame& f, Connect& out, ConnectV5
     return malformed("password flag without user name flag");  // [MQTT-3.1.2-22]
   }
 
-  if (level == kLevel5 && v5 == nullptr && !skip_properties(r)) {
-    return malformed("bad CONNECT properties");
-  }
-  if (level == kLevel5 && v5 != nullptr) {
+  if (level == kLevel5) {
     std::string_view in = r.remaining();
     Properties props;
     if (DecodeResult pr = decode_properties(in, PropertyContext::Connect, props); !pr.ok()) {
       return pr;
     }
     r.skip(r.left() - in.size());
-    if (DecodeResult fr = detail::fill_connect_properties(props, v5->props); !fr.ok()) return fr;
+    if (DecodeResult fr = detail::fill_connect_properties(props, out.props); !fr.ok()) return fr;
   }
 
   // Payload, in this order: client id, will topic, will message, user name,
@@ -165,17 +149,14 @@ DecodeResult detail::decode_connect_impl(const Frame& f, Connect& out, ConnectV5
   }
 
   if (will_flag) {
-    if (level == kLevel5 && v5 == nullptr && !skip_properties(r)) {
-      return malformed("bad will properties");
-    }
-    if (level == kLevel5 && v5 != nullptr) {
+    if (level == kLevel5) {
       std::string_view in = r.remaining();
       Properties props;
       if (DecodeResult pr = decode_properties(in, PropertyContext::Will, props); !pr.ok()) {
         return pr;
       }
       r.skip(r.left() - in.size());
-      if (DecodeResult fr = detail::fill_will_properties(props, v5->will_props); !fr.ok()) {
+      if (DecodeResult fr = detail::fill_will_properties(props, out.will_props); !fr.ok()) {
         return fr;
       }
     }
@@ -203,109 +184,6 @@ DecodeResult detail::decode_connect_impl(const Frame& f, Connect& out, ConnectV5
     }
   }
   if (!r.done()) return malformed("trailing bytes after CONNECT payload");
-  return ok();
-}
-
-DecodeResult decode_connect(const Frame& f, Connect& out) {
-  return detail::decode_connect_impl(f, out, nullptr);
-}
-
-DecodeResult decode_publish(const Frame& f, Publish& out) {
-  if (f.type != PacketType::Publish) return protocol_error("not a PUBLISH packet");
-  const auto qos = static_cast<uint8_t>((f.flags >> 1) & 0x03);
-  const bool dup = (f.flags & 0x08) != 0;
-  if (qos == 3) return malformed("PUBLISH QoS 3");              // [MQTT-3.3.1-4]
-  if (dup && qos == 0) return malformed("DUP set with QoS 0");  // [MQTT-3.3.1-2]
-
-  Reader r(f.body);
-  std::string_view topic;
-  if (!r.prefixed(topic)) return malformed("truncated PUBLISH topic");
-  if (!valid_utf8(topic)) return malformed("PUBLISH topic not valid UTF-8");  // [MQTT-3.3.2-1]
-  // The rest of valid_topic_name without a second UTF-8 scan (the length
-  // prefix already bounds the size). [MQTT-3.3.2-2], [MQTT-4.7.3-1]
-  if (topic.empty() || topic.find_first_of("+#") != std::string_view::npos) {
-    return protocol_error("PUBLISH topic empty or has wildcards");
-  }
-  uint16_t id = 0;
-  if (qos > 0) {
-    if (!r.u16(id)) return malformed("truncated PUBLISH packet identifier");
-    if (id == 0) return protocol_error("PUBLISH packet identifier 0");  // [MQTT-2.3.1-1]
-  }
-  out.topic = topic;
-  out.payload = r.rest();
-  out.packet_id = id;
-  out.qos = qos;
-  out.retain = (f.flags & 0x01) != 0;
-  out.dup = dup;
-  return ok();
-}
-
-DecodeResult decode_subscribe(const Frame& f, Subscribe& out) {
-  if (f.type != PacketType::Subscribe) return protocol_error("not a SUBSCRIBE packet");
-  if (f.flags != 0x2) return malformed("invalid SUBSCRIBE flags");  // [MQTT-3.8.1-1]
-  out.packet_id = 0;
-  out.topics.clear();
-  Reader r(f.body);
-  if (!r.u16(out.packet_id)) return malformed("truncated SUBSCRIBE packet identifier");
-  if (out.packet_id == 0) return protocol_error("SUBSCRIBE packet identifier 0");  // [MQTT-2.3.1-1]
-  if (r.done()) return protocol_error("SUBSCRIBE without topic filters");          // [MQTT-3.8.3-3]
-  while (!r.done()) {
-    TopicRequest t;
-    uint8_t opts = 0;
-    if (!r.prefixed(t.filter) || !r.u8(opts)) return malformed("truncated SUBSCRIBE entry");
-    if (!valid_utf8(t.filter)) return malformed("topic filter not valid UTF-8");  // [MQTT-3.8.3-1]
-    if (!valid_topic_filter(t.filter)) return protocol_error("invalid topic filter");
-    if ((opts & 0xFC) != 0 || (opts & 0x03) == 3) {
-      return malformed("invalid requested QoS byte");  // [MQTT-3-8.3-4]
-    }
-    t.qos = opts;
-    out.topics.push_back(t);
-  }
-  return ok();
-}
-
-DecodeResult decode_unsubscribe(const Frame& f, Unsubscribe& out) {
-  if (f.type != PacketType::Unsubscribe) return protocol_error("not an UNSUBSCRIBE packet");
-  if (f.flags != 0x2) return malformed("invalid UNSUBSCRIBE flags");  // [MQTT-3.10.1-1]
-  out.packet_id = 0;
-  out.filters.clear();
-  Reader r(f.body);
-  if (!r.u16(out.packet_id)) return malformed("truncated UNSUBSCRIBE packet identifier");
-  if (out.packet_id == 0) {
-    return protocol_error("UNSUBSCRIBE packet identifier 0");  // [MQTT-2.3.1-1]
-  }
-  if (r.done()) return protocol_error("UNSUBSCRIBE without topic filters");  // [MQTT-3.10.3-2]
-  while (!r.done()) {
-    std::string_view filter;
-    if (!r.prefixed(filter)) return malformed("truncated UNSUBSCRIBE entry");
-    if (!valid_utf8(filter)) return malformed("topic filter not valid UTF-8");  // [MQTT-3.10.3-1]
-    if (!valid_topic_filter(filter)) return protocol_error("invalid topic filter");
-    out.filters.push_back(filter);
-  }
-  return ok();
-}
-
-DecodeResult decode_ack(const Frame& f, Ack& out) {
-  switch (f.type) {
-    case PacketType::Puback:
-    case PacketType::Pubrec:
-    case PacketType::Pubcomp:
-    case PacketType::Unsuback:
-      if (f.flags != 0) return malformed("invalid acknowledgement flags");  // [MQTT-2.2.2-2]
-      break;
-    case PacketType::Pubrel:
-      if (f.flags != 0x2) return malformed("invalid PUBREL flags");  // [MQTT-3.6.1-1]
-      break;
-    default:
-      return protocol_error("not an acknowledgement packet");
-  }
-  if (f.body.size() != 2) return malformed("acknowledgement body is not 2 bytes");
-  Reader r(f.body);
-  uint16_t id = 0;
-  r.u16(id);
-  if (id == 0) return protocol_error("acknowledgement packet identifier 0");  // [MQTT-2.3.1-1]
-  out.type = f.type;
-  out.packet_id = id;
   return ok();
 }
 

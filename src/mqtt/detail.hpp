@@ -1,6 +1,6 @@
 // Internal to src/mqtt, not part of the codec's API: a bounds-checked cursor
-// over a packet body and the CONNECT decoder shared by the 3.1.1 and the
-// MQTT 5 decoders.
+// over a packet body and the property helpers the CONNECT decoder shares
+// with the other decoders.
 #pragma once
 
 #include <cstddef>
@@ -11,7 +11,6 @@
 
 namespace mqtt {
 class Properties;
-struct ConnectV5;
 struct ConnectProperties;
 struct WillProperties;
 }  // namespace mqtt
@@ -113,11 +112,6 @@ class Reader {
   std::string_view buf_;
   size_t pos_ = 0;
 };
-
-// decode_connect and decode_connect_v5. With v5 == nullptr the MQTT 5
-// properties are skipped unchecked (decode_connect's historical behaviour);
-// otherwise they are validated and stored in *v5 (whose Connect part is `out`).
-DecodeResult decode_connect_impl(const Frame& f, Connect& out, ConnectV5* v5);
 
 // Typed fields from a validated CONNECT / Will property block (decode5.cpp);
 // ProtocolError for combinations decode_properties does not check

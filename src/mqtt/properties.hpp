@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "mqtt/codec.hpp"
+#include "mqtt/frame.hpp"
 
 namespace mqtt {
 

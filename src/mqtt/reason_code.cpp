@@ -264,4 +264,39 @@ ReasonCode to_reason_code(DecodeStatus status) {
   return ReasonCode::UnspecifiedError;
 }
 
+ConnackCode to_connack_code(ReasonCode code) {
+  switch (code) {
+    case ReasonCode::Success:
+      return ConnackCode::Accepted;
+    case ReasonCode::UnsupportedProtocolVersion:
+      return ConnackCode::UnacceptableProtocolVersion;
+    case ReasonCode::ClientIdentifierNotValid:
+      return ConnackCode::IdentifierRejected;
+    case ReasonCode::BadUserNameOrPassword:
+      return ConnackCode::BadUsernameOrPassword;
+    case ReasonCode::NotAuthorized:
+      return ConnackCode::NotAuthorized;
+    default:
+      return ConnackCode::ServerUnavailable;
+  }
+}
+
+ReasonCode to_reason_code(ConnackCode code) {
+  switch (code) {
+    case ConnackCode::Accepted:
+      return ReasonCode::Success;
+    case ConnackCode::UnacceptableProtocolVersion:
+      return ReasonCode::UnsupportedProtocolVersion;
+    case ConnackCode::IdentifierRejected:
+      return ReasonCode::ClientIdentifierNotValid;
+    case ConnackCode::BadUsernameOrPassword:
+      return ReasonCode::BadUserNameOrPassword;
+    case ConnackCode::NotAuthorized:
+      return ReasonCode::NotAuthorized;
+    case ConnackCode::ServerUnavailable:
+      break;
+  }
+  return ReasonCode::ServerUnavailable;
+}
+
 }  // namespace mqtt

@@ -1,13 +1,26 @@
-// MQTT 5 reason codes (section 2.4, Table 2-6) and which packet may carry
-// which (Tables 3-1, 3-4 .. 3-11).
+// MQTT 5 reason codes (section 2.4, Table 2-6), which packet may carry
+// which (Tables 3-1, 3-4 .. 3-11), and the CONNACK return codes of 3.1 /
+// 3.1.1 they map to and from.
 #pragma once
 
 #include <cstdint>
 
-#include "mqtt/codec.hpp"
-#include "mqtt/packet.hpp"
+#include "mqtt/frame.hpp"
 
 namespace mqtt {
+
+// CONNACK return codes of MQTT 3.1 / 3.1.1.
+enum class ConnackCode : uint8_t {
+  Accepted = 0,
+  UnacceptableProtocolVersion = 1,
+  IdentifierRejected = 2,
+  ServerUnavailable = 3,
+  BadUsernameOrPassword = 4,
+  NotAuthorized = 5,
+};
+
+// The SUBACK return code of 3.1 / 3.1.1 for any refused filter.
+inline constexpr uint8_t kSubackFailure = 0x80;
 
 // Every reason code of MQTT 5.0. Values below 0x80 are successes, 0x80 and
 // above failures. 0x00 has three names depending on the packet.
@@ -86,5 +99,11 @@ ReasonCode to_reason_code(DecodeStatus status);
 inline ReasonCode to_reason_code(const DecodeResult& r) {
   return r.reason_code != 0 ? static_cast<ReasonCode>(r.reason_code) : to_reason_code(r.status);
 }
+
+// The 3.x CONNACK return code for a v5 CONNACK reason code: Success is
+// Accepted; a refusal 3.x has no code for is Server unavailable.
+ConnackCode to_connack_code(ReasonCode code);
+// The v5 reason code for a 3.x CONNACK return code (the inverse where one exists).
+ReasonCode to_reason_code(ConnackCode code);
 
 }  // namespace mqtt

@@ -48,7 +48,7 @@ class BrokerTest : public broker_test::BrokerFixture {
     m.client_id = id;
     m.will = will;
     std::string b;
-    mqtt::encode_connect(b, m);
+    mqtt::encode_connect(b, m.protocol_level, m);
     feed(c, b);
     return c;
   }
@@ -62,7 +62,7 @@ class BrokerTest : public broker_test::BrokerFixture {
   void drop(Client& c, bool graceful = false) {
     if (graceful) {
       std::string b;
-      mqtt::encode_disconnect(b);
+      mqtt::encode_disconnect(b, mqtt::kLevel311);
       feed(c, b);
     } else {
       c.close("test: connection lost");
@@ -83,7 +83,7 @@ class BrokerTest : public broker_test::BrokerFixture {
       Sent s{f.type, f.flags, {}, 0, {}, keep};
       if (f.type == PacketType::Publish) {
         // Server-to-client PUBLISH decodes with the same rules.
-        EXPECT_TRUE(mqtt::decode_publish(f, s.pub).ok());
+        EXPECT_TRUE(mqtt::decode_publish(f, mqtt::kLevel311, s.pub).ok());
         s.packet_id = s.pub.packet_id;
       } else if (f.type == PacketType::Connack || f.type == PacketType::Suback) {
         for (char ch : f.body) s.codes.push_back(static_cast<uint8_t>(ch));
@@ -104,9 +104,12 @@ class BrokerTest : public broker_test::BrokerFixture {
   void subscribe(Client& c, std::string filter, uint8_t qos, uint16_t pid = 1) {
     mqtt::Subscribe s;
     s.packet_id = pid;
-    s.topics.push_back({filter, qos});
+    mqtt::TopicRequest t;
+    t.filter = filter;
+    t.qos = qos;
+    s.topics.push_back(t);
     std::string b;
-    mqtt::encode_subscribe(b, s);
+    mqtt::encode_subscribe(b, mqtt::kLevel311, s);
     feed(c, b);
   }
 
@@ -120,13 +123,13 @@ class BrokerTest : public broker_test::BrokerFixture {
     p.retain = retain;
     p.dup = dup;
     std::string b;
-    mqtt::encode_publish(b, p);
+    mqtt::encode_publish(b, mqtt::kLevel311, p);
     feed(c, b);
   }
 
   void ack(Client& c, PacketType type, uint16_t pid) {
     std::string b;
-    mqtt::encode_ack(b, type, pid);
+    mqtt::encode_ack(b, mqtt::kLevel311, type, pid);
     feed(c, b);
   }
 };
@@ -381,7 +384,7 @@ TEST_F(BrokerTest, ProtocolViolationsCloseTheConnection) {
   m.protocol_name = "MQTT";
   m.protocol_level = 4;
   m.client_id = "d";
-  mqtt::encode_connect(again, m);
+  mqtt::encode_connect(again, m.protocol_level, m);
   d.on_bytes(again);  // [MQTT-3.1.0-2]
   EXPECT_TRUE(d.closing());
 }

@@ -3,7 +3,7 @@
 // through bytes exactly as the network layer drives it, on a one-shard broker
 // (the approach of broker_client_test.cpp). Client packets are written with the
 // client-side v5 encoders; what the server sends is framed with
-// read_frame(..., kLevel5) and decoded with the client-side v5 decoders.
+// read_frame(..., mqtt::kLevel5) and decoded with the client-side v5 decoders.
 //
 // Spec references are to the OASIS MQTT Version 5.0 standard (7 March 2019):
 // [MQTT-x.y.z-n] conformance statements, or the section number where the
@@ -43,6 +43,12 @@ using mqtt::PacketType;
 using mqtt::PropertyId;
 using mqtt::ReasonCode;
 
+// A v5 PUBLISH of `p` with `props` as its property block.
+void encode_publish_props(std::string& out, mqtt::Publish p, const mqtt::Properties& props) {
+  p.props.properties = props;
+  mqtt::encode_publish(out, mqtt::kLevel5, p);
+}
+
 constexpr int64_t kT0 = 1'000'000;  // the shard's monotonic clock at the start of each test
 
 // A packet the server sent, decoded with the rules of the connection's level.
@@ -52,12 +58,12 @@ struct Pkt {
   uint8_t flags = 0;
   std::shared_ptr<const std::string> bytes;
   std::string_view raw;  // the whole frame
-  mqtt::ConnackV5 connack;
-  mqtt::PublishV5 pub;
-  mqtt::AckV5 ack;                // PUBACK, PUBREC, PUBREL, PUBCOMP
-  mqtt::SubackV5 suback;          // SUBACK, UNSUBACK
-  mqtt::DisconnectV5 disconnect;  // DISCONNECT
-  std::string_view body;          // 3.1.1 CONNACK / SUBACK / UNSUBACK body
+  mqtt::Connack connack;
+  mqtt::Publish pub;
+  mqtt::Ack ack;                // PUBACK, PUBREC, PUBREL, PUBCOMP
+  mqtt::Suback suback;          // SUBACK, UNSUBACK
+  mqtt::Disconnect disconnect;  // DISCONNECT
+  std::string_view body;        // 3.1.1 CONNACK / SUBACK / UNSUBACK body
 
   std::string topic() const { return std::string(pub.topic); }
   std::string payload() const { return std::string(pub.payload); }
@@ -124,9 +130,9 @@ class BrokerV5Test : public broker_test::BrokerFixture {
   }
 
   // A v5 CONNECT with the encoder's defaults (no properties), keep-alive 60.
-  static mqtt::ConnectV5 connect_packet(std::string_view id, bool clean_start = true,
-                                        uint32_t session_expiry = 0) {
-    mqtt::ConnectV5 c;
+  static mqtt::Connect connect_packet(std::string_view id, bool clean_start = true,
+                                      uint32_t session_expiry = 0) {
+    mqtt::Connect c;
     c.protocol_name = "MQTT";
     c.protocol_level = mqtt::kLevel5;
     c.clean_session = clean_start;
@@ -136,10 +142,10 @@ class BrokerV5Test : public broker_test::BrokerFixture {
     return c;
   }
 
-  Client& connect(const mqtt::ConnectV5& m) {
+  Client& connect(const mqtt::Connect& m) {
     Client& c = open();
     std::string b;
-    mqtt::encode_connect_v5(b, m);
+    mqtt::encode_connect(b, mqtt::kLevel5, m);
     EXPECT_FALSE(b.empty());
     feed(c, b);
     return c;
@@ -153,7 +159,7 @@ class BrokerV5Test : public broker_test::BrokerFixture {
     expect_connack(c, ReasonCode::Success);
     return c;
   }
-  Client& connected5(const mqtt::ConnectV5& m) {
+  Client& connected5(const mqtt::Connect& m) {
     Client& c = connect(m);
     expect_connack(c, ReasonCode::Success);
     return c;
@@ -174,7 +180,7 @@ class BrokerV5Test : public broker_test::BrokerFixture {
     m.keep_alive = keep_alive;
     m.client_id = id;
     std::string b;
-    mqtt::encode_connect(b, m);
+    mqtt::encode_connect(b, m.protocol_level, m);
     feed(c, b);
     auto out = sent(c);
     EXPECT_FALSE(out.empty());
@@ -217,13 +223,13 @@ class BrokerV5Test : public broker_test::BrokerFixture {
       mqtt::DecodeResult d;
       switch (f.type) {
         case PacketType::Connack:
-          if (v5) d = mqtt::decode_connack_v5(f, p.connack);
+          if (v5) d = mqtt::decode_connack(f, mqtt::kLevel5, p.connack);
           break;
         case PacketType::Publish:
           if (v5) {
-            d = mqtt::decode_publish_v5(f, p.pub);
+            d = mqtt::decode_publish(f, mqtt::kLevel5, p.pub);
           } else {
-            d = mqtt::decode_publish(f, p.pub);
+            d = mqtt::decode_publish(f, mqtt::kLevel311, p.pub);
           }
           break;
         case PacketType::Puback:
@@ -231,23 +237,23 @@ class BrokerV5Test : public broker_test::BrokerFixture {
         case PacketType::Pubrel:
         case PacketType::Pubcomp:
           if (v5) {
-            d = mqtt::decode_ack_v5(f, p.ack);
+            d = mqtt::decode_ack(f, mqtt::kLevel5, p.ack);
           } else {
             mqtt::Ack a;
-            d = mqtt::decode_ack(f, a);
+            d = mqtt::decode_ack(f, mqtt::kLevel311, a);
             p.ack.type = a.type;
             p.ack.packet_id = a.packet_id;
           }
           break;
         case PacketType::Suback:
-          if (v5) d = mqtt::decode_suback_v5(f, p.suback);
+          if (v5) d = mqtt::decode_suback(f, mqtt::kLevel5, p.suback);
           break;
         case PacketType::Unsuback:
-          if (v5) d = mqtt::decode_unsuback_v5(f, p.suback);
+          if (v5) d = mqtt::decode_unsuback(f, mqtt::kLevel5, p.suback);
           break;
         case PacketType::Disconnect:
           if (v5) {
-            d = mqtt::decode_disconnect_v5(f, p.disconnect);
+            d = mqtt::decode_disconnect(f, mqtt::kLevel5, p.disconnect);
           } else {
             ADD_FAILURE() << "DISCONNECT sent to an MQTT 3.1.1 client";
           }
@@ -273,21 +279,21 @@ class BrokerV5Test : public broker_test::BrokerFixture {
     return rc(d.back().disconnect.reason_code);
   }
 
-  void subscribe5(Client& c, const std::vector<mqtt::TopicRequestV5>& topics, uint16_t pid = 1,
+  void subscribe5(Client& c, const std::vector<mqtt::TopicRequest>& topics, uint16_t pid = 1,
                   uint32_t sub_id = 0) {
-    mqtt::SubscribeV5 s;
+    mqtt::Subscribe s;
     s.packet_id = pid;
     s.subscription_identifier = sub_id;
     s.topics = topics;
     std::string b;
-    mqtt::encode_subscribe_v5(b, s);
+    mqtt::encode_subscribe(b, mqtt::kLevel5, s);
     ASSERT_FALSE(b.empty());
     feed(c, b);
   }
-  static mqtt::TopicRequestV5 req(std::string_view filter, uint8_t qos, bool no_local = false,
-                                  bool retain_as_published = false,
-                                  mqtt::RetainHandling rh = mqtt::RetainHandling::SendOnSubscribe) {
-    mqtt::TopicRequestV5 t;
+  static mqtt::TopicRequest req(std::string_view filter, uint8_t qos, bool no_local = false,
+                                bool retain_as_published = false,
+                                mqtt::RetainHandling rh = mqtt::RetainHandling::SendOnSubscribe) {
+    mqtt::TopicRequest t;
     t.filter = filter;
     t.qos = qos;
     t.no_local = no_local;
@@ -304,11 +310,11 @@ class BrokerV5Test : public broker_test::BrokerFixture {
   }
 
   void unsubscribe5(Client& c, const std::vector<std::string_view>& filters, uint16_t pid = 1) {
-    mqtt::UnsubscribeV5 u;
+    mqtt::Unsubscribe u;
     u.packet_id = pid;
     u.filters = filters;
     std::string b;
-    mqtt::encode_unsubscribe_v5(b, u);
+    mqtt::encode_unsubscribe(b, mqtt::kLevel5, u);
     ASSERT_FALSE(b.empty());
     feed(c, b);
   }
@@ -323,33 +329,36 @@ class BrokerV5Test : public broker_test::BrokerFixture {
     p.packet_id = pid;
     p.retain = retain;
     std::string b;
-    mqtt::encode_publish_v5(b, p, mqtt::Properties(props));
+    encode_publish_props(b, p, mqtt::Properties(props));
     EXPECT_FALSE(b.empty());
     return feed(c, b);
   }
 
   void ack5(Client& c, PacketType type, uint16_t pid, ReasonCode code = ReasonCode::Success) {
     std::string b;
-    mqtt::encode_ack_v5(b, type, pid, code);
+    mqtt::encode_ack(b, mqtt::kLevel5, type, pid, code);
     feed(c, b);
   }
 
   void disconnect5(Client& c, ReasonCode code = ReasonCode::NormalDisconnection,
                    std::optional<uint32_t> session_expiry = std::nullopt) {
-    mqtt::DisconnectV5 d;
+    mqtt::Disconnect d;
     d.reason_code = code;
     d.session_expiry_interval = session_expiry;
     std::string b;
-    mqtt::encode_disconnect_v5(b, d);
+    mqtt::encode_disconnect(b, mqtt::kLevel5, d);
     feed(c, b);
   }
 
   void subscribe311(Client& c, std::string_view filter, uint8_t qos) {
     mqtt::Subscribe s;
     s.packet_id = 1;
-    s.topics.push_back({filter, qos});
+    mqtt::TopicRequest t;
+    t.filter = filter;
+    t.qos = qos;
+    s.topics.push_back(t);
     std::string b;
-    mqtt::encode_subscribe(b, s);
+    mqtt::encode_subscribe(b, mqtt::kLevel311, s);
     feed(c, b);
     sent(c);
   }
@@ -362,7 +371,7 @@ class BrokerV5Test : public broker_test::BrokerFixture {
     p.qos = qos;
     p.packet_id = pid;
     std::string b;
-    mqtt::encode_publish(b, p);
+    mqtt::encode_publish(b, mqtt::kLevel311, p);
     feed(c, b);
   }
 };
@@ -383,7 +392,7 @@ TEST_F(BrokerV5Connect, ConnackAnnouncesTheServerLimits) {
   auto out = sent(c);
   ASSERT_EQ(out.size(), 1u);
   ASSERT_EQ(out[0].type, PacketType::Connack);
-  const mqtt::ConnackV5& ack = out[0].connack;
+  const mqtt::Connack& ack = out[0].connack;
   EXPECT_EQ(rc(ack.reason_code), rc(ReasonCode::Success));
   EXPECT_FALSE(ack.session_present);
   EXPECT_EQ(ack.props.receive_maximum, std::optional<uint16_t>(7));
@@ -442,7 +451,7 @@ TEST_F(BrokerV5Connect, ServerKeepAliveWhenTheMaximumOverrides) {
   make_broker(cfg);
   auto keep_alive_of = [&](uint16_t asked) -> std::optional<uint16_t> {
     const std::string id = "k" + std::to_string(asked);
-    mqtt::ConnectV5 m = connect_packet(id);
+    mqtt::Connect m = connect_packet(id);
     m.keep_alive = asked;
     Client& c = connect(m);
     auto out = sent(c);
@@ -474,7 +483,7 @@ TEST_F(BrokerV5Connect, ServerKeepAliveIsEnforced) {
 // 3.1.2.11.9 / 4.12: enhanced authentication is not offered, so a CONNECT
 // with an Authentication Method gets CONNACK 0x8C and the connection closes.
 TEST_F(BrokerV5Connect, AuthenticationMethodIsRefusedWith0x8C) {
-  mqtt::ConnectV5 m = connect_packet("auth");
+  mqtt::Connect m = connect_packet("auth");
   m.props.authentication_method = "SCRAM-SHA-1";
   m.props.authentication_data = "client-first";
   Client& c = connect(m);
@@ -514,7 +523,7 @@ TEST_F(BrokerV5Connect, ProtocolErrorInConnectGetsConnack0x82) {
   EXPECT_TRUE(c.closing());
 
   // Authentication Data without Authentication Method (3.1.2.11.10).
-  mqtt::ConnectV5 m = connect_packet("d");
+  mqtt::Connect m = connect_packet("d");
   m.props.authentication_data = "x";
   Client& d = connect(m);
   auto out_d = sent(d);
@@ -526,7 +535,7 @@ TEST_F(BrokerV5Connect, ProtocolErrorInConnectGetsConnack0x82) {
 // 3.1.3.2.3 / 3.2.2.2: a will payload that is not UTF-8 although its Payload
 // Format Indicator says so is refused with CONNACK 0x99.
 TEST_F(BrokerV5Connect, InvalidWillPayloadFormatGetsConnack0x99) {
-  mqtt::ConnectV5 m = connect_packet("w");
+  mqtt::Connect m = connect_packet("w");
   const std::string bad("\xc3\x28", 2);
   m.will = mqtt::Will{"will/w", bad, 0, false};
   m.will_props.payload_format_indicator = 1;
@@ -747,7 +756,7 @@ using BrokerV5Disconnect = BrokerV5Test;
 // [MQTT-3.1.2-22], 3.14.2.1: keep-alive timeout closes with DISCONNECT 0x8D; a
 // 3.1.1 client is just closed (3.1.1 has no server DISCONNECT).
 TEST_F(BrokerV5Disconnect, KeepAliveTimeoutIs0x8D) {
-  mqtt::ConnectV5 m = connect_packet("c");
+  mqtt::Connect m = connect_packet("c");
   m.keep_alive = 10;
   Client& c = connected5(m);
   Client& old = connect311("old", true, 10);
@@ -765,7 +774,7 @@ TEST_F(BrokerV5Disconnect, KeepAliveTimeoutIs0x8D) {
 
 // A packet received resets the keep-alive timer.
 TEST_F(BrokerV5Disconnect, TrafficKeepsTheConnectionAlive) {
-  mqtt::ConnectV5 m = connect_packet("c");
+  mqtt::Connect m = connect_packet("c");
   m.keep_alive = 10;
   Client& c = connected5(m);
   shard().set_now_ms(kT0 + 10'000);
@@ -874,18 +883,18 @@ TEST_F(BrokerV5Disconnect, PublishWithSubscriptionIdentifierIs0x82) {
 // (DISCONNECT 0x82); so is a second CONNECT [MQTT-3.1.0-2].
 TEST_F(BrokerV5Disconnect, UnexpectedAuthOrConnectIs0x82) {
   Client& c = connected5("c");
-  mqtt::AuthV5 a;
+  mqtt::Auth a;
   a.reason_code = ReasonCode::ReAuthenticate;
   a.authentication_method = "x";
   std::string b;
-  mqtt::encode_auth_v5(b, a);
+  mqtt::encode_auth(b, mqtt::kLevel5, a);
   feed(c, b);
   EXPECT_TRUE(c.closing());
   EXPECT_EQ(disconnect_code(c), rc(ReasonCode::ProtocolError));
 
   Client& d = connected5("d");
   std::string again;
-  mqtt::encode_connect_v5(again, connect_packet("d"));
+  mqtt::encode_connect(again, mqtt::kLevel5, connect_packet("d"));
   feed(d, again);
   EXPECT_TRUE(d.closing());
   EXPECT_EQ(disconnect_code(d), rc(ReasonCode::ProtocolError));
@@ -894,7 +903,7 @@ TEST_F(BrokerV5Disconnect, UnexpectedAuthOrConnectIs0x82) {
 // [MQTT-3.14.0-1]: no DISCONNECT before CONNACK: a refused CONNECT is answered
 // with CONNACK only.
 TEST_F(BrokerV5Disconnect, NoDisconnectBeforeConnack) {
-  mqtt::ConnectV5 m = connect_packet("c");
+  mqtt::Connect m = connect_packet("c");
   m.props.authentication_method = "x";
   Client& c = connect(m);
   auto out = sent(c);
@@ -941,7 +950,7 @@ TEST_F(BrokerV5TopicAlias, InboundAliasIsSetThenUsed) {
 // the server uses aliases 1..N only: topic + alias the first time, an empty
 // topic + alias afterwards; topics beyond N go by name.
 TEST_F(BrokerV5TopicAlias, OutboundAliasesUpToTheClientsMaximum) {
-  mqtt::ConnectV5 m = connect_packet("sub");
+  mqtt::Connect m = connect_packet("sub");
   m.props.topic_alias_maximum = 2;
   Client& sub = connected5(m);
   subscribed5(sub, "t/#", 1);
@@ -982,7 +991,7 @@ TEST_F(BrokerV5TopicAlias, OutboundAliasesAlsoCappedByTheServerLimit) {
   broker::Config cfg;
   cfg.topic_alias_max = 1;
   make_broker(cfg);
-  mqtt::ConnectV5 m = connect_packet("sub");
+  mqtt::Connect m = connect_packet("sub");
   m.props.topic_alias_maximum = 50;
   Client& sub = connected5(m);
   subscribed5(sub, "t/#", 0);
@@ -1019,7 +1028,7 @@ using BrokerV5Flow = BrokerV5Test;
 // [MQTT-3.3.4-9]: no more unacknowledged QoS 1/2 PUBLISHes towards a client
 // than its Receive Maximum; the rest follow as PUBACKs free the window.
 TEST_F(BrokerV5Flow, ClientReceiveMaximumLimitsWhatIsInFlight) {
-  mqtt::ConnectV5 m = connect_packet("sub");
+  mqtt::Connect m = connect_packet("sub");
   m.props.receive_maximum = 2;
   Client& sub = connected5(m);
   subscribed5(sub, "t", 1);
@@ -1046,7 +1055,7 @@ TEST_F(BrokerV5Flow, ClientReceiveMaximumLimitsWhatIsInFlight) {
 // Packet Size is not sent, and is treated as delivered (nothing stays in
 // flight or queued); smaller ones still go.
 TEST_F(BrokerV5Flow, PublishAboveTheClientsMaximumPacketSizeIsDropped) {
-  mqtt::ConnectV5 m = connect_packet("sub");
+  mqtt::Connect m = connect_packet("sub");
   m.props.maximum_packet_size = 64;
   m.props.topic_alias_maximum = 5;
   Client& sub = connected5(m);
@@ -1072,7 +1081,7 @@ TEST_F(BrokerV5Flow, PublishAboveTheClientsMaximumPacketSizeIsDropped) {
 // The same for messages waiting for the Receive Maximum window: a too large
 // one is skipped when its turn comes.
 TEST_F(BrokerV5Flow, QueuedPublishAboveTheMaximumPacketSizeIsSkipped) {
-  mqtt::ConnectV5 m = connect_packet("sub");
+  mqtt::Connect m = connect_packet("sub");
   m.props.maximum_packet_size = 64;
   m.props.receive_maximum = 1;
   Client& sub = connected5(m);
@@ -1096,7 +1105,7 @@ TEST_F(BrokerV5Flow, QueuedPublishAboveTheMaximumPacketSizeIsSkipped) {
 // [MQTT-4.4.0-1]: unacknowledged PUBLISHes are resent on a resumed session
 // with their packet ids and DUP set.
 TEST_F(BrokerV5Flow, InflightIsResentWithDupOnResume) {
-  mqtt::ConnectV5 m = connect_packet("sub", false, 100);
+  mqtt::Connect m = connect_packet("sub", false, 100);
   Client& sub = connected5(m);
   subscribed5(sub, "t", 1);
   Client& pub = connected5("pub");
@@ -1124,7 +1133,7 @@ TEST_F(BrokerV5Flow, InflightIsResentWithDupOnResume) {
 // resumes on a connection with a smaller Receive Maximum than its messages were
 // sent under gets only that many resent at once, the rest as acks come.
 TEST_F(BrokerV5Flow, ResendOnResumeRespectsTheNewReceiveMaximum) {
-  mqtt::ConnectV5 m = connect_packet("sub", false, 100);
+  mqtt::Connect m = connect_packet("sub", false, 100);
   m.props.receive_maximum = 10;
   Client& sub = connected5(m);
   subscribed5(sub, "t", 1);
@@ -1329,7 +1338,7 @@ class BrokerV5Will : public BrokerV5Test {
   }
   // Connects "dev" with a will on "will/dev" delayed by `delay_s`.
   Client& connect_with_will(uint32_t delay_s, uint32_t session_expiry, bool clean_start = true) {
-    mqtt::ConnectV5 m = connect_packet("dev", clean_start, session_expiry);
+    mqtt::Connect m = connect_packet("dev", clean_start, session_expiry);
     m.will = mqtt::Will{"will/dev", "gone", 1, false};
     m.will_props.will_delay_interval = delay_s;
     m.will_props.content_type = "text/plain";
@@ -1495,7 +1504,7 @@ TEST_F(BrokerV5SubOptions, RetainHandling) {
   publish5(pub, "r/1", "kept", 1, 1, {}, /*retain=*/true);
   Client& sub = connected5("sub");
   using RH = mqtt::RetainHandling;
-  auto retained_after = [&](mqtt::TopicRequestV5 t) {
+  auto retained_after = [&](mqtt::TopicRequest t) {
     subscribe5(sub, {t});
     auto got = only(sent(sub), PacketType::Publish);
     for (const auto& p : got) EXPECT_TRUE(p.pub.retain);
@@ -1662,7 +1671,7 @@ TEST_F(BrokerV5Forward, PropertiesReachSubscribersUnaltered) {
   p.qos = 1;
   p.packet_id = plain[0].pub.packet_id;
   std::string want311;
-  mqtt::encode_publish(want311, p);
+  mqtt::encode_publish(want311, mqtt::kLevel311, p);
   EXPECT_EQ(plain[0].raw, want311);
 
   // Kept with the retained message too.
@@ -1676,7 +1685,7 @@ TEST_F(BrokerV5Forward, PropertiesReachSubscribersUnaltered) {
 // The forwarded properties come first, the delivery's own (Subscription
 // Identifier, Topic Alias, Message Expiry Interval) after them.
 TEST_F(BrokerV5Forward, ForwardedPropertiesWithTheDeliverysOwn) {
-  mqtt::ConnectV5 m = connect_packet("sub");
+  mqtt::Connect m = connect_packet("sub");
   m.props.topic_alias_maximum = 4;
   Client& sub = connected5(m);
   subscribed5(sub, "t", 1, 21);

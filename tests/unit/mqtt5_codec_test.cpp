@@ -1,7 +1,7 @@
-// Unit tests for the MQTT 5.0 codec (src/mqtt/codec5.hpp, properties.hpp,
+// Unit tests for the MQTT 5.0 side of the codec (src/mqtt/codec.hpp, properties.hpp,
 // reason_code.hpp). Hand-written byte sequences follow the figures of the
 // OASIS MQTT Version 5.0 standard.
-#include "mqtt/codec5.hpp"
+#include "mqtt/codec.hpp"
 
 #include <gtest/gtest.h>
 
@@ -16,8 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "mqtt/codec.hpp"
-#include "mqtt/packet5.hpp"
+#include "mqtt/packet.hpp"
 #include "mqtt/properties.hpp"
 #include "mqtt/reason_code.hpp"
 #include "mqtt/topic.hpp"
@@ -41,6 +40,12 @@ extern "C" int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(con
 
 namespace mqtt {
 namespace {
+
+// A v5 PUBLISH of `p` with `props` as its property block.
+void encode_publish_props(std::string& out, Publish p, const Properties& props) {
+  p.props.properties = props;
+  encode_publish(out, kLevel5, p);
+}
 
 constexpr size_t kBig = 1 << 20;
 
@@ -68,8 +73,8 @@ std::string u16(uint16_t v) {
 std::string str(std::string_view s) {
   return u16(static_cast<uint16_t>(s.size())) + std::string(s);
 }
-TopicRequestV5 request(std::string_view filter, uint8_t qos) {
-  TopicRequestV5 t;
+TopicRequest request(std::string_view filter, uint8_t qos) {
+  TopicRequest t;
   t.filter = filter;
   t.qos = qos;
   return t;
@@ -563,8 +568,8 @@ TEST(Publish5, TopicAliasZeroNamesTopicAliasInvalid) {
   const std::string wire = bytes({0x30, 0x08, 0x00, 0x01, 't', 0x03, 0x23, 0x00, 0x00, 'p'});
   Frame f;
   ASSERT_TRUE(read_frame(wire, 1024, f, kLevel5).ok());
-  PublishV5 p;
-  DecodeResult r = decode_publish_v5(f, p);
+  Publish p;
+  DecodeResult r = decode_publish(f, kLevel5, p);
   EXPECT_EQ(r.status, DecodeStatus::ProtocolError);
   EXPECT_EQ(to_reason_code(r), ReasonCode::TopicAliasInvalid);
 }
@@ -600,8 +605,8 @@ TEST(Connect5, SpecExampleVariableHeader_Figure_3_6) {
       str("cid") + bytes({0x00}) + str("will/t") + str("bye") + str("user") + str("pw");
   const std::string wire =
       bytes({0x10, static_cast<int>(vh.size() + payload.size())}) + vh + payload;
-  ConnectV5 c;
-  const DecodeResult r = decode_connect_v5(frame_of(wire), c);
+  Connect c;
+  const DecodeResult r = decode_connect(frame_of(wire), c);
   ASSERT_TRUE(r.ok()) << r.reason;
   EXPECT_EQ(c.protocol_name, "MQTT");
   EXPECT_EQ(c.protocol_level, kLevel5);
@@ -623,12 +628,12 @@ TEST(Connect5, SpecExampleVariableHeader_Figure_3_6) {
 
   // The encoder writes the same bytes.
   std::string again;
-  encode_connect_v5(again, c);
+  encode_connect(again, kLevel5, c);
   EXPECT_EQ(again, wire);
 }
 
-ConnectV5 full_connect5(std::string& props_storage) {
-  ConnectV5 c;
+Connect full_connect5(std::string& props_storage) {
+  Connect c;
   c.protocol_name = "MQTT";
   c.protocol_level = kLevel5;
   c.clean_session = false;
@@ -661,17 +666,17 @@ ConnectV5 full_connect5(std::string& props_storage) {
 TEST(Connect5, RoundTripEveryProperty) {
   std::string storage;
   std::string will_storage;
-  ConnectV5 c = full_connect5(storage);
+  Connect c = full_connect5(storage);
   PropertyWriter ww;
   ww.add_user_property("w", "1");
   will_storage = std::string(ww.bytes());
   c.will_props.properties = Properties(will_storage);
 
   std::string wire;
-  encode_connect_v5(wire, c);
+  encode_connect(wire, kLevel5, c);
   ASSERT_FALSE(wire.empty());
-  ConnectV5 d;
-  const DecodeResult r = decode_connect_v5(frame_of(wire), d);
+  Connect d;
+  const DecodeResult r = decode_connect(frame_of(wire), d);
   ASSERT_TRUE(r.ok()) << r.reason;
   EXPECT_EQ(d.protocol_level, kLevel5);
   EXPECT_FALSE(d.clean_session);
@@ -722,10 +727,10 @@ TEST(Connect5, Levels3And4DecodeLikeDecodeConnect) {
     c.username = "u";
     c.password = "p";
     std::string wire;
-    encode_connect(wire, c);
-    ConnectV5 v5;
+    encode_connect(wire, c.protocol_level, c);
+    Connect v5;
     Connect old;
-    ASSERT_TRUE(decode_connect_v5(frame_of(wire), v5).ok());
+    ASSERT_TRUE(decode_connect(frame_of(wire), v5).ok());
     ASSERT_TRUE(decode_connect(frame_of(wire), old).ok());
     EXPECT_EQ(v5.protocol_level, level);
     EXPECT_EQ(v5.client_id, old.client_id);
@@ -736,8 +741,8 @@ TEST(Connect5, Levels3And4DecodeLikeDecodeConnect) {
   }
   // Errors are the same too.
   const std::string bad_level = str("MQTT") + bytes({6, 0, 0, 10}) + str("x");
-  ConnectV5 v5;
-  EXPECT_EQ(decode_connect_v5(make_frame(PacketType::Connect, 0, bad_level), v5).status,
+  Connect v5;
+  EXPECT_EQ(decode_connect(make_frame(PacketType::Connect, 0, bad_level), v5).status,
             DecodeStatus::BadProtocolVersion);
 }
 
@@ -747,8 +752,8 @@ std::string connect5_body(const std::string& props, int flags = 0x02,
 }
 
 DecodeStatus connect5_status(const std::string& body) {
-  ConnectV5 c;
-  return decode_connect_v5(make_frame(PacketType::Connect, 0, body), c).status;
+  Connect c;
+  return decode_connect(make_frame(PacketType::Connect, 0, body), c).status;
 }
 
 TEST(Connect5, InvalidPropertiesAreRejected) {
@@ -779,21 +784,23 @@ TEST(Connect5, InvalidPropertiesAreRejected) {
   EXPECT_EQ(connect5_status(connect5_body("", 0x42, str("id") + str("pw"))), DecodeStatus::Ok);
 }
 
-// decode_connect (3.1.1 API) keeps skipping level-5 properties unchecked.
-TEST(Connect5, OldDecoderStillSkipsPropertiesUnchecked) {
+// There is one CONNECT decoder for every level now: level-5 properties are
+// always validated (the former 3.1.1 decoder skipped them unchecked).
+TEST(Connect5, OneDecoderValidatesProperties) {
   const std::string body = connect5_body(bytes({0x7F, 0x23, 0, 0}));
-  Connect old;
-  EXPECT_TRUE(decode_connect(make_frame(PacketType::Connect, 0, body), old).ok());
+  Connect c;
+  EXPECT_EQ(decode_connect(make_frame(PacketType::Connect, 0, body), c).status,
+            DecodeStatus::Malformed);
   EXPECT_EQ(connect5_status(body), DecodeStatus::Malformed);
 }
 
 TEST(Connect5, MinimalEncoding) {
-  ConnectV5 c;
+  Connect c;
   c.clean_session = true;
   c.keep_alive = 60;
   c.client_id = "a";
   std::string wire;
-  encode_connect_v5(wire, c);
+  encode_connect(wire, kLevel5, c);
   EXPECT_EQ(wire, bytes({0x10, 14, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x02, 0, 60, 0, 0, 1, 'a'}));
 }
 
@@ -803,8 +810,8 @@ TEST(Connect5, MinimalEncoding) {
 TEST(Publish5, SpecExampleVariableHeader_Figure_3_9) {
   const std::string vh = bytes({0x00, 0x03, 'a', '/', 'b', 0x00, 0x0A, 0x00});
   const std::string wire = bytes({0x32, static_cast<int>(vh.size() + 2)}) + vh + "hi";
-  PublishV5 p;
-  const DecodeResult r = decode_publish_v5(frame_of(wire), p);
+  Publish p;
+  const DecodeResult r = decode_publish(frame_of(wire), kLevel5, p);
   ASSERT_TRUE(r.ok()) << r.reason;
   EXPECT_EQ(p.topic, "a/b");
   EXPECT_EQ(p.packet_id, 10);
@@ -812,7 +819,7 @@ TEST(Publish5, SpecExampleVariableHeader_Figure_3_9) {
   EXPECT_EQ(p.payload, "hi");
   EXPECT_TRUE(p.props.properties.empty());
   std::string again;
-  encode_publish_v5(again, p, p.props.properties);
+  encode_publish_props(again, p, p.props.properties);
   EXPECT_EQ(again, wire);
 }
 
@@ -838,9 +845,9 @@ TEST(Publish5, RoundTripWithEveryProperty) {
     p.retain = qos == 1;
     p.dup = qos == 2;
     std::string wire;
-    encode_publish_v5(wire, p, w.view());
-    PublishV5 d;
-    const DecodeResult r = decode_publish_v5(frame_of(wire), d);
+    encode_publish_props(wire, p, w.view());
+    Publish d;
+    const DecodeResult r = decode_publish(frame_of(wire), kLevel5, d);
     ASSERT_TRUE(r.ok()) << r.reason;
     EXPECT_EQ(d.topic, p.topic);
     EXPECT_EQ(d.payload, p.payload);
@@ -871,22 +878,22 @@ TEST(Publish5, TopicAliasAllowsAnEmptyTopic_3_3_2_1) {
   Publish p;
   p.payload = "x";
   std::string wire;
-  encode_publish_v5(wire, p, w.view());
+  encode_publish_props(wire, p, w.view());
   EXPECT_EQ(wire, bytes({0x30, 7, 0, 0, 3, 0x23, 0, 9, 'x'}));
-  PublishV5 d;
-  ASSERT_TRUE(decode_publish_v5(frame_of(wire), d).ok());
+  Publish d;
+  ASSERT_TRUE(decode_publish(frame_of(wire), kLevel5, d).ok());
   EXPECT_EQ(d.topic, "");
   EXPECT_EQ(d.props.topic_alias, 9);
 
   // Empty topic without an alias is a Protocol Error.
   std::string bare;
-  encode_publish_v5(bare, p, Properties());
-  EXPECT_EQ(decode_publish_v5(frame_of(bare), d).status, DecodeStatus::ProtocolError);
+  encode_publish_props(bare, p, Properties());
+  EXPECT_EQ(decode_publish(frame_of(bare), kLevel5, d).status, DecodeStatus::ProtocolError);
 }
 
 DecodeStatus publish5_status(uint8_t flags, const std::string& body) {
-  PublishV5 p;
-  return decode_publish_v5(make_frame(PacketType::Publish, flags, body), p).status;
+  Publish p;
+  return decode_publish(make_frame(PacketType::Publish, flags, body), kLevel5, p).status;
 }
 
 TEST(Publish5, InvalidPackets) {
@@ -911,14 +918,15 @@ TEST(Publish5, InvalidPackets) {
   // Response Topic with a wildcard [MQTT-3.3.2-14].
   EXPECT_EQ(publish5_status(0, str("t") + block(bytes({0x08}) + str("r/+"))),
             DecodeStatus::ProtocolError);
-  PublishV5 p;
-  EXPECT_EQ(decode_publish_v5(make_frame(PacketType::Subscribe, 2, str("t") + block("")), p).status,
-            DecodeStatus::ProtocolError);
+  Publish p;
+  EXPECT_EQ(
+      decode_publish(make_frame(PacketType::Subscribe, 2, str("t") + block("")), kLevel5, p).status,
+      DecodeStatus::ProtocolError);
 }
 
 TEST(Publish5, DecodeDoesNotAllocate) {
   // The decoded value cannot own memory...
-  static_assert(std::is_trivially_copyable_v<PublishV5>);
+  static_assert(std::is_trivially_copyable_v<Publish>);
   static_assert(std::is_trivially_copyable_v<Properties>);
 #if defined(MQTT5_TEST_ASAN)
   // ...and the decoder does not allocate on the way.
@@ -931,26 +939,26 @@ TEST(Publish5, DecodeDoesNotAllocate) {
   p.qos = 1;
   p.packet_id = 2;
   std::string wire;
-  encode_publish_v5(wire, p, w.view());
+  encode_publish_props(wire, p, w.view());
   ASSERT_TRUE(install_hooks());
   Frame f;
-  PublishV5 out;
+  Publish out;
   const long before = g_mallocs.load();
   const DecodeResult fr = read_frame(wire, kBig, f, kLevel5);
-  const DecodeResult pr = decode_publish_v5(f, out);
+  const DecodeResult pr = decode_publish(f, kLevel5, out);
   const long after = g_mallocs.load();
   ASSERT_TRUE(fr.ok());
   ASSERT_TRUE(pr.ok()) << pr.reason;
   EXPECT_EQ(after, before);
   // The hook is live: a SUBSCRIBE fills a vector.
-  SubscribeV5 s;
+  Subscribe s;
   s.packet_id = 1;
   s.topics = {request("a", 0)};
   std::string sub;
-  encode_subscribe_v5(sub, s);
-  SubscribeV5 sout;
+  encode_subscribe(sub, kLevel5, s);
+  Subscribe sout;
   const long before_sub = g_mallocs.load();
-  ASSERT_TRUE(decode_subscribe_v5(frame_of(sub), sout).ok());
+  ASSERT_TRUE(decode_subscribe(frame_of(sub), kLevel5, sout).ok());
   EXPECT_GT(g_mallocs.load(), before_sub);
 #else
   GTEST_SKIP() << "allocation counting needs AddressSanitizer";
@@ -979,7 +987,7 @@ TEST(Publish5, FixedHeaderMatchesEncodePublish) {
           p.packet_id = qos > 0 ? 513 : 0;
           p.retain = true;
           std::string wire;
-          encode_publish_v5(wire, p, w->view());
+          encode_publish_props(wire, p, w->view());
           uint8_t hdr[5];
           const size_t n = encode_publish_fixed_header_v5(hdr, qos, true, false, topic.size(),
                                                           w->size(), payload.size());
@@ -1019,8 +1027,8 @@ TEST(Subscribe5, SpecExample_Figures_3_19_and_3_21) {
   const std::string body = bytes({0x00, 0x0A, 0x00}) + bytes({0x00, 0x03, 'a', '/', 'b', 0x01}) +
                            bytes({0x00, 0x03, 'c', '/', 'd', 0x02});
   const std::string wire = bytes({0x82, static_cast<int>(body.size())}) + body;
-  SubscribeV5 s;
-  const DecodeResult r = decode_subscribe_v5(frame_of(wire), s);
+  Subscribe s;
+  const DecodeResult r = decode_subscribe(frame_of(wire), kLevel5, s);
   ASSERT_TRUE(r.ok()) << r.reason;
   EXPECT_EQ(s.packet_id, 10);
   EXPECT_EQ(s.subscription_identifier, 0u);
@@ -1032,12 +1040,12 @@ TEST(Subscribe5, SpecExample_Figures_3_19_and_3_21) {
   EXPECT_FALSE(s.topics[1].no_local);
   EXPECT_EQ(s.topics[1].retain_handling, RetainHandling::SendOnSubscribe);
   std::string again;
-  encode_subscribe_v5(again, s);
+  encode_subscribe(again, kLevel5, s);
   EXPECT_EQ(again, wire);
 }
 
 TEST(Subscribe5, RoundTripOptionsAndProperties) {
-  SubscribeV5 s;
+  Subscribe s;
   s.packet_id = 0xABCD;
   s.subscription_identifier = 16384;
   PropertyWriter w;
@@ -1046,7 +1054,7 @@ TEST(Subscribe5, RoundTripOptionsAndProperties) {
   for (uint8_t qos = 0; qos <= 2; ++qos) {
     for (int rh = 0; rh <= 2; ++rh) {
       for (int bits = 0; bits < 4; ++bits) {
-        TopicRequestV5 t;
+        TopicRequest t;
         t.filter = "a/+/c";
         t.qos = qos;
         t.no_local = (bits & 1) != 0;
@@ -1056,14 +1064,14 @@ TEST(Subscribe5, RoundTripOptionsAndProperties) {
       }
     }
   }
-  TopicRequestV5 shared;
+  TopicRequest shared;
   shared.filter = "$share/group-1/sensors/#";
   shared.qos = 1;
   s.topics.push_back(shared);
   std::string wire;
-  encode_subscribe_v5(wire, s);
-  SubscribeV5 d;
-  const DecodeResult r = decode_subscribe_v5(frame_of(wire), d);
+  encode_subscribe(wire, kLevel5, s);
+  Subscribe d;
+  const DecodeResult r = decode_subscribe(frame_of(wire), kLevel5, d);
   ASSERT_TRUE(r.ok()) << r.reason;
   EXPECT_EQ(d.packet_id, 0xABCD);
   EXPECT_EQ(d.subscription_identifier, 16384u);
@@ -1080,7 +1088,7 @@ TEST(Subscribe5, RoundTripOptionsAndProperties) {
   EXPECT_EQ(d.topics.back().share_name, "group-1");
   EXPECT_EQ(d.topics.front().share_name, "");
   // Options byte layout (Figure 3-20).
-  TopicRequestV5 t;
+  TopicRequest t;
   t.qos = 2;
   t.no_local = true;
   t.retain_as_published = true;
@@ -1089,8 +1097,8 @@ TEST(Subscribe5, RoundTripOptionsAndProperties) {
 }
 
 DecodeStatus subscribe5_status(const std::string& body) {
-  SubscribeV5 s;
-  return decode_subscribe_v5(make_frame(PacketType::Subscribe, 2, body), s).status;
+  Subscribe s;
+  return decode_subscribe(make_frame(PacketType::Subscribe, 2, body), kLevel5, s).status;
 }
 
 TEST(Subscribe5, InvalidOptions) {
@@ -1121,11 +1129,11 @@ TEST(Subscribe5, InvalidOptions) {
             DecodeStatus::ProtocolError);
   EXPECT_EQ(subscribe5_status(head + str("a")), DecodeStatus::Malformed);
   EXPECT_EQ(subscribe5_status(u16(1)), DecodeStatus::Malformed);
-  SubscribeV5 s;
-  EXPECT_EQ(
-      decode_subscribe_v5(make_frame(PacketType::Subscribe, 0, head + str("a") + bytes({0})), s)
-          .status,
-      DecodeStatus::Malformed);
+  Subscribe s;
+  EXPECT_EQ(decode_subscribe(make_frame(PacketType::Subscribe, 0, head + str("a") + bytes({0})),
+                             kLevel5, s)
+                .status,
+            DecodeStatus::Malformed);
   // Bad filters.
   EXPECT_EQ(subscribe5_status(head + str("a/#/b") + bytes({0})), DecodeStatus::ProtocolError);
   EXPECT_EQ(subscribe5_status(head + bytes({0, 1, 0xC0}) + bytes({0})), DecodeStatus::Malformed);
@@ -1158,20 +1166,20 @@ TEST(Subscribe5, SharedSubscriptions_MQTT_4_8_2_1_and_2) {
   // 3.1.1 keeps treating it as an ordinary filter.
   Subscribe old;
   const std::string body = u16(1) + str("$share/+/a") + bytes({1});
-  EXPECT_TRUE(decode_subscribe(make_frame(PacketType::Subscribe, 2, body), old).ok());
+  EXPECT_TRUE(decode_subscribe(make_frame(PacketType::Subscribe, 2, body), kLevel311, old).ok());
 }
 
 // ================================================================ UNSUBSCRIBE
 
 TEST(Unsubscribe5, RoundTripAndExactBytes) {
-  UnsubscribeV5 u;
+  Unsubscribe u;
   u.packet_id = 10;
   u.filters = {"a/b", "$share/g/c/#"};
   std::string wire;
-  encode_unsubscribe_v5(wire, u);
+  encode_unsubscribe(wire, kLevel5, u);
   EXPECT_EQ(wire, bytes({0xA2, 22, 0, 10, 0}) + str("a/b") + str("$share/g/c/#"));
-  UnsubscribeV5 d;
-  ASSERT_TRUE(decode_unsubscribe_v5(frame_of(wire), d).ok());
+  Unsubscribe d;
+  ASSERT_TRUE(decode_unsubscribe(frame_of(wire), kLevel5, d).ok());
   EXPECT_EQ(d.packet_id, 10);
   EXPECT_EQ(d.filters, u.filters);
 
@@ -1179,15 +1187,15 @@ TEST(Unsubscribe5, RoundTripAndExactBytes) {
   w.add_user_property("x", "y");
   u.properties = w.view();
   wire.clear();
-  encode_unsubscribe_v5(wire, u);
-  ASSERT_TRUE(decode_unsubscribe_v5(frame_of(wire), d).ok());
+  encode_unsubscribe(wire, kLevel5, u);
+  ASSERT_TRUE(decode_unsubscribe(frame_of(wire), kLevel5, d).ok());
   EXPECT_EQ(user_props(d.properties).size(), 1u);
 }
 
 TEST(Unsubscribe5, InvalidPackets) {
   auto status = [](const std::string& body) {
-    UnsubscribeV5 u;
-    return decode_unsubscribe_v5(make_frame(PacketType::Unsubscribe, 2, body), u).status;
+    Unsubscribe u;
+    return decode_unsubscribe(make_frame(PacketType::Unsubscribe, 2, body), kLevel5, u).status;
   };
   EXPECT_EQ(status(u16(1) + block(bytes({0x0B, 1})) + str("a")), DecodeStatus::Malformed);
   EXPECT_EQ(status(u16(1) + block("")), DecodeStatus::ProtocolError);
@@ -1202,45 +1210,47 @@ TEST(Unsubscribe5, InvalidPackets) {
 
 TEST(Ack5, ShortFormsAndExactBytes_MQTT_3_4_2_1) {
   std::string wire;
-  encode_ack_v5(wire, PacketType::Puback, 1);
+  encode_ack(wire, kLevel5, PacketType::Puback, 1);
   EXPECT_EQ(wire, bytes({0x40, 0x02, 0x00, 0x01}));  // Success, no properties
   wire.clear();
-  encode_ack_v5(wire, PacketType::Pubrec, 0x0102, ReasonCode::NoMatchingSubscribers);
+  encode_ack(wire, kLevel5, PacketType::Pubrec, 0x0102, ReasonCode::NoMatchingSubscribers);
   EXPECT_EQ(wire, bytes({0x50, 0x03, 0x01, 0x02, 0x10}));
   wire.clear();
-  encode_ack_v5(wire, PacketType::Pubrel, 7, ReasonCode::PacketIdentifierNotFound);
+  encode_ack(wire, kLevel5, PacketType::Pubrel, 7, ReasonCode::PacketIdentifierNotFound);
   EXPECT_EQ(wire, bytes({0x62, 0x03, 0x00, 0x07, 0x92}));
   wire.clear();
-  encode_ack_v5(wire, PacketType::Pubcomp, 7);
+  encode_ack(wire, kLevel5, PacketType::Pubcomp, 7);
   EXPECT_EQ(wire, bytes({0x70, 0x02, 0x00, 0x07}));
 
-  AckV5 a;
+  Ack a;
   a.type = PacketType::Puback;
   a.packet_id = 3;
   a.reason_code = ReasonCode::QuotaExceeded;
   a.props.reason_string = "full";
   wire.clear();
-  encode_ack_v5(wire, a);
+  encode_ack(wire, kLevel5, a);
   EXPECT_EQ(wire, bytes({0x40, 0x0B, 0x00, 0x03, 0x97, 0x07, 0x1F}) + str("full"));
   // Success with a reason string still carries the reason code byte.
   a.reason_code = ReasonCode::Success;
   wire.clear();
-  encode_ack_v5(wire, a);
+  encode_ack(wire, kLevel5, a);
   EXPECT_EQ(wire, bytes({0x40, 0x0B, 0x00, 0x03, 0x00, 0x07, 0x1F}) + str("full"));
 }
 
 TEST(Ack5, DecodeEveryLength) {
-  AckV5 a;
+  Ack a;
   // Remaining length 2: Success.
-  ASSERT_TRUE(decode_ack_v5(make_frame(PacketType::Puback, 0, u16(9)), a).ok());
+  ASSERT_TRUE(decode_ack(make_frame(PacketType::Puback, 0, u16(9)), kLevel5, a).ok());
   EXPECT_EQ(a.packet_id, 9);
   EXPECT_EQ(a.reason_code, ReasonCode::Success);
   // 3: reason code, no Property Length (3.4.2.2.1).
-  ASSERT_TRUE(decode_ack_v5(make_frame(PacketType::Pubrec, 0, u16(9) + bytes({0x80})), a).ok());
+  ASSERT_TRUE(
+      decode_ack(make_frame(PacketType::Pubrec, 0, u16(9) + bytes({0x80})), kLevel5, a).ok());
   EXPECT_EQ(a.type, PacketType::Pubrec);
   EXPECT_EQ(a.reason_code, ReasonCode::UnspecifiedError);
   // 4: reason code and empty properties.
-  ASSERT_TRUE(decode_ack_v5(make_frame(PacketType::Pubrel, 2, u16(9) + bytes({0, 0})), a).ok());
+  ASSERT_TRUE(
+      decode_ack(make_frame(PacketType::Pubrel, 2, u16(9) + bytes({0, 0})), kLevel5, a).ok());
   EXPECT_EQ(a.type, PacketType::Pubrel);
   EXPECT_TRUE(a.props.properties.empty());
 }
@@ -1250,7 +1260,7 @@ TEST(Ack5, RoundTripEveryTypeWithProperties) {
        {PacketType::Puback, PacketType::Pubrec, PacketType::Pubrel, PacketType::Pubcomp}) {
     PropertyWriter w;
     w.add_user_property("diag", "1").add_user_property("diag", "2");
-    AckV5 a;
+    Ack a;
     a.type = t;
     a.packet_id = 65535;
     a.reason_code = (t == PacketType::Pubrel || t == PacketType::Pubcomp)
@@ -1259,9 +1269,9 @@ TEST(Ack5, RoundTripEveryTypeWithProperties) {
     a.props.reason_string = "because";
     a.props.properties = w.view();
     std::string wire;
-    encode_ack_v5(wire, a);
-    AckV5 d;
-    const DecodeResult r = decode_ack_v5(frame_of(wire), d);
+    encode_ack(wire, kLevel5, a);
+    Ack d;
+    const DecodeResult r = decode_ack(frame_of(wire), kLevel5, d);
     ASSERT_TRUE(r.ok()) << r.reason;
     EXPECT_EQ(d.type, t);
     EXPECT_EQ(d.packet_id, 65535);
@@ -1273,9 +1283,9 @@ TEST(Ack5, RoundTripEveryTypeWithProperties) {
 }
 
 TEST(Ack5, InvalidAcks) {
-  AckV5 a;
+  Ack a;
   auto status = [&](PacketType t, uint8_t flags, const std::string& body) {
-    return decode_ack_v5(make_frame(t, flags, body), a).status;
+    return decode_ack(make_frame(t, flags, body), kLevel5, a).status;
   };
   // Reason codes the packet does not allow [MQTT-3.4.2-1], [MQTT-3.6.2-1].
   EXPECT_EQ(status(PacketType::Puback, 0, u16(1) + bytes({0x92})), DecodeStatus::ProtocolError);
@@ -1300,10 +1310,10 @@ TEST(Suback5, ExactBytesAndRoundTrip) {
   const std::array<ReasonCode, 3> codes = {ReasonCode::GrantedQos1, ReasonCode::NotAuthorized,
                                            ReasonCode::SharedSubscriptionsNotSupported};
   std::string wire;
-  encode_suback_v5(wire, 10, codes);
+  encode_suback(wire, kLevel5, 10, codes);
   EXPECT_EQ(wire, bytes({0x90, 0x06, 0x00, 0x0A, 0x00, 0x01, 0x87, 0x9E}));
-  SubackV5 d;
-  ASSERT_TRUE(decode_suback_v5(frame_of(wire), d).ok());
+  Suback d;
+  ASSERT_TRUE(decode_suback(frame_of(wire), kLevel5, d).ok());
   EXPECT_EQ(d.packet_id, 10);
   EXPECT_EQ(d.reason_codes, std::vector<ReasonCode>(codes.begin(), codes.end()));
 
@@ -1313,8 +1323,8 @@ TEST(Suback5, ExactBytesAndRoundTrip) {
   props.reason_string = "partial";
   props.properties = w.view();
   wire.clear();
-  encode_suback_v5(wire, 11, codes, props);
-  ASSERT_TRUE(decode_suback_v5(frame_of(wire), d).ok());
+  encode_suback(wire, kLevel5, 11, codes, props);
+  ASSERT_TRUE(decode_suback(frame_of(wire), kLevel5, d).ok());
   EXPECT_EQ(d.props.reason_string, "partial");
   EXPECT_EQ(user_props(d.props.properties).size(), 1u);
   EXPECT_EQ(d.reason_codes.size(), 3u);
@@ -1322,48 +1332,50 @@ TEST(Suback5, ExactBytesAndRoundTrip) {
   // UNSUBACK.
   const std::array<ReasonCode, 2> ucodes = {ReasonCode::Success, ReasonCode::NoSubscriptionExisted};
   wire.clear();
-  encode_unsuback_v5(wire, 12, ucodes);
+  encode_unsuback(wire, kLevel5, 12, ucodes);
   EXPECT_EQ(wire, bytes({0xB0, 0x05, 0x00, 0x0C, 0x00, 0x00, 0x11}));
-  UnsubackV5 u;
-  ASSERT_TRUE(decode_unsuback_v5(frame_of(wire), u).ok());
+  Unsuback u;
+  ASSERT_TRUE(decode_unsuback(frame_of(wire), kLevel5, u).ok());
   EXPECT_EQ(u.reason_codes, std::vector<ReasonCode>(ucodes.begin(), ucodes.end()));
 
   // A SUBACK-only code in an UNSUBACK, none at all, a CONNACK code.
   EXPECT_EQ(
-      decode_unsuback_v5(make_frame(PacketType::Unsuback, 0, u16(1) + bytes({0, 0x01})), u).status,
+      decode_unsuback(make_frame(PacketType::Unsuback, 0, u16(1) + bytes({0, 0x01})), kLevel5, u)
+          .status,
       DecodeStatus::ProtocolError);
-  EXPECT_EQ(decode_suback_v5(make_frame(PacketType::Suback, 0, u16(1) + bytes({0})), d).status,
-            DecodeStatus::ProtocolError);
   EXPECT_EQ(
-      decode_suback_v5(make_frame(PacketType::Suback, 0, u16(1) + bytes({0, 0x86})), d).status,
+      decode_suback(make_frame(PacketType::Suback, 0, u16(1) + bytes({0})), kLevel5, d).status,
       DecodeStatus::ProtocolError);
+  EXPECT_EQ(decode_suback(make_frame(PacketType::Suback, 0, u16(1) + bytes({0, 0x86})), kLevel5, d)
+                .status,
+            DecodeStatus::ProtocolError);
 }
 
 // ================================================================ CONNACK
 
 TEST(Connack5, ExactBytes) {
-  ConnackV5 c;
+  Connack c;
   std::string wire;
-  encode_connack_v5(wire, c);
+  encode_connack(wire, kLevel5, c);
   EXPECT_EQ(wire, bytes({0x20, 0x03, 0x00, 0x00, 0x00}));
   c.session_present = true;
   c.props.receive_maximum = 100;
   c.props.assigned_client_identifier = "auto-1";
   wire.clear();
-  encode_connack_v5(wire, c);
+  encode_connack(wire, kLevel5, c);
   // Properties: Receive Maximum (3 bytes) + Assigned Client Identifier (9).
   EXPECT_EQ(wire, bytes({0x20, 0x0F, 0x01, 0x00, 0x0C, 0x21, 0x00, 0x64, 0x12}) + str("auto-1"));
-  c = ConnackV5{};
+  c = Connack{};
   c.reason_code = ReasonCode::UnsupportedProtocolVersion;
   wire.clear();
-  encode_connack_v5(wire, c);
+  encode_connack(wire, kLevel5, c);
   EXPECT_EQ(wire, bytes({0x20, 0x03, 0x00, 0x84, 0x00}));
 }
 
 TEST(Connack5, RoundTripEveryProperty) {
   PropertyWriter w;
   w.add_user_property("server", "a");
-  ConnackV5 c;
+  Connack c;
   c.session_present = true;
   c.reason_code = ReasonCode::Success;
   ConnackProperties& p = c.props;
@@ -1385,9 +1397,9 @@ TEST(Connack5, RoundTripEveryProperty) {
   p.authentication_data = std::string_view("\x00\x01", 2);
   p.properties = w.view();
   std::string wire;
-  encode_connack_v5(wire, c);
-  ConnackV5 d;
-  const DecodeResult r = decode_connack_v5(frame_of(wire), d);
+  encode_connack(wire, kLevel5, c);
+  Connack d;
+  const DecodeResult r = decode_connack(frame_of(wire), kLevel5, d);
   ASSERT_TRUE(r.ok()) << r.reason;
   EXPECT_TRUE(d.session_present);
   EXPECT_EQ(d.reason_code, ReasonCode::Success);
@@ -1412,14 +1424,14 @@ TEST(Connack5, RoundTripEveryProperty) {
   // A decoded CONNACK re-encodes to the same bytes (typed fields first, then
   // the User Properties, the encoder's order).
   std::string again;
-  encode_connack_v5(again, d);
+  encode_connack(again, kLevel5, d);
   EXPECT_EQ(again, wire);
 }
 
 TEST(Connack5, InvalidConnacks) {
-  ConnackV5 c;
+  Connack c;
   auto status = [&](const std::string& body) {
-    return decode_connack_v5(make_frame(PacketType::Connack, 0, body), c).status;
+    return decode_connack(make_frame(PacketType::Connack, 0, body), kLevel5, c).status;
   };
   EXPECT_EQ(status(bytes({0, 0, 0})), DecodeStatus::Ok);
   EXPECT_EQ(status(bytes({2, 0, 0})), DecodeStatus::Malformed);               // [MQTT-3.2.2-1]
@@ -1435,23 +1447,24 @@ TEST(Connack5, InvalidConnacks) {
 
 TEST(Disconnect5, ShortFormsAndExactBytes_3_14_2_1) {
   std::string wire;
-  encode_disconnect_v5(wire, DisconnectV5{});
+  encode_disconnect(wire, kLevel5, Disconnect{});
   EXPECT_EQ(wire, bytes({0xE0, 0x00}));
-  DisconnectV5 d;
+  Disconnect d;
   d.reason_code = ReasonCode::SessionTakenOver;
   wire.clear();
-  encode_disconnect_v5(wire, d);
+  encode_disconnect(wire, kLevel5, d);
   EXPECT_EQ(wire, bytes({0xE0, 0x01, 0x8E}));
   d.reason_code = ReasonCode::UseAnotherServer;
   d.server_reference = "b:1883";
   wire.clear();
-  encode_disconnect_v5(wire, d);
+  encode_disconnect(wire, kLevel5, d);
   EXPECT_EQ(wire, bytes({0xE0, 0x0B, 0x9C, 0x09, 0x1C}) + str("b:1883"));
 
-  DisconnectV5 out;
-  ASSERT_TRUE(decode_disconnect_v5(make_frame(PacketType::Disconnect, 0, ""), out).ok());
+  Disconnect out;
+  ASSERT_TRUE(decode_disconnect(make_frame(PacketType::Disconnect, 0, ""), kLevel5, out).ok());
   EXPECT_EQ(out.reason_code, ReasonCode::NormalDisconnection);
-  ASSERT_TRUE(decode_disconnect_v5(make_frame(PacketType::Disconnect, 0, bytes({0x04})), out).ok());
+  ASSERT_TRUE(
+      decode_disconnect(make_frame(PacketType::Disconnect, 0, bytes({0x04})), kLevel5, out).ok());
   EXPECT_EQ(out.reason_code, ReasonCode::DisconnectWithWillMessage);
   EXPECT_FALSE(out.session_expiry_interval.has_value());
 }
@@ -1459,16 +1472,16 @@ TEST(Disconnect5, ShortFormsAndExactBytes_3_14_2_1) {
 TEST(Disconnect5, RoundTripWithProperties) {
   PropertyWriter w;
   w.add_user_property("k", "v");
-  DisconnectV5 d;
+  Disconnect d;
   d.reason_code = ReasonCode::NormalDisconnection;
   d.session_expiry_interval = 0;
   d.reason_string = "bye";
   d.server_reference = "elsewhere";
   d.properties = w.view();
   std::string wire;
-  encode_disconnect_v5(wire, d);
-  DisconnectV5 out;
-  const DecodeResult r = decode_disconnect_v5(frame_of(wire), out);
+  encode_disconnect(wire, kLevel5, d);
+  Disconnect out;
+  const DecodeResult r = decode_disconnect(frame_of(wire), kLevel5, out);
   ASSERT_TRUE(r.ok()) << r.reason;
   EXPECT_EQ(out.reason_code, ReasonCode::NormalDisconnection);
   EXPECT_EQ(out.session_expiry_interval, 0u);
@@ -1478,9 +1491,9 @@ TEST(Disconnect5, RoundTripWithProperties) {
 }
 
 TEST(Disconnect5, InvalidDisconnects) {
-  DisconnectV5 d;
+  Disconnect d;
   auto status = [&](uint8_t flags, const std::string& body) {
-    return decode_disconnect_v5(make_frame(PacketType::Disconnect, flags, body), d).status;
+    return decode_disconnect(make_frame(PacketType::Disconnect, flags, body), kLevel5, d).status;
   };
   EXPECT_EQ(status(0, bytes({0x01})), DecodeStatus::ProtocolError);  // [MQTT-3.14.2-1]
   EXPECT_EQ(status(0, bytes({0x00, 0x02, 0x23, 0})), DecodeStatus::Malformed);
@@ -1498,25 +1511,25 @@ TEST(Disconnect5, InvalidDisconnects) {
 
 TEST(Auth5, RoundTripAndShortForm_3_15_2_1) {
   std::string wire;
-  encode_auth_v5(wire, AuthV5{});
+  encode_auth(wire, kLevel5, Auth{});
   EXPECT_EQ(wire, bytes({0xF0, 0x00}));
-  AuthV5 out;
-  ASSERT_TRUE(decode_auth_v5(frame_of(wire), out).ok());
+  Auth out;
+  ASSERT_TRUE(decode_auth(frame_of(wire), kLevel5, out).ok());
   EXPECT_EQ(out.reason_code, ReasonCode::Success);
 
   PropertyWriter w;
   w.add_user_property("step", "2");
-  AuthV5 a;
+  Auth a;
   a.reason_code = ReasonCode::ContinueAuthentication;
   a.authentication_method = "SCRAM-SHA-256";
   a.authentication_data = std::string_view("\x00nonce", 6);
   a.reason_string = "more";
   a.properties = w.view();
   wire.clear();
-  encode_auth_v5(wire, a);
+  encode_auth(wire, kLevel5, a);
   EXPECT_EQ(wire.substr(0, 5), bytes({0xF0, static_cast<int>(wire.size() - 2), 0x18,
                                       static_cast<int>(wire.size() - 4), 0x15}));
-  const DecodeResult r = decode_auth_v5(frame_of(wire), out);
+  const DecodeResult r = decode_auth(frame_of(wire), kLevel5, out);
   ASSERT_TRUE(r.ok()) << r.reason;
   EXPECT_EQ(out.reason_code, ReasonCode::ContinueAuthentication);
   EXPECT_EQ(out.authentication_method, "SCRAM-SHA-256");
@@ -1526,9 +1539,9 @@ TEST(Auth5, RoundTripAndShortForm_3_15_2_1) {
 }
 
 TEST(Auth5, InvalidAuths) {
-  AuthV5 a;
+  Auth a;
   auto status = [&](const std::string& body) {
-    return decode_auth_v5(make_frame(PacketType::Auth, 0, body), a).status;
+    return decode_auth(make_frame(PacketType::Auth, 0, body), kLevel5, a).status;
   };
   const std::string method = bytes({0x15}) + str("m");
   EXPECT_EQ(status(bytes({0x18}) + block(method)), DecodeStatus::Ok);
@@ -1539,7 +1552,8 @@ TEST(Auth5, InvalidAuths) {
   EXPECT_EQ(status(bytes({0x18}) + block(method + bytes({0x11, 0, 0, 0, 0}))),
             DecodeStatus::Malformed);
   EXPECT_EQ(status(bytes({0x18}) + block(method) + "x"), DecodeStatus::Malformed);
-  EXPECT_EQ(decode_auth_v5(make_frame(PacketType::Auth, 1, ""), a).status, DecodeStatus::Malformed);
+  EXPECT_EQ(decode_auth(make_frame(PacketType::Auth, 1, ""), kLevel5, a).status,
+            DecodeStatus::Malformed);
 }
 
 // ================================================================ encoders' limits
@@ -1547,55 +1561,55 @@ TEST(Auth5, InvalidAuths) {
 TEST(Encode5, UnrepresentablePacketsAppendNothing) {
   const std::string huge(65536, 'x');
   std::string wire = "keep";
-  AckV5 a;
+  Ack a;
   a.packet_id = 1;
   a.props.reason_string = huge;
-  encode_ack_v5(wire, a);
-  ConnackV5 c;
+  encode_ack(wire, kLevel5, a);
+  Connack c;
   c.props.reason_string = huge;
-  encode_connack_v5(wire, c);
-  DisconnectV5 d;
+  encode_connack(wire, kLevel5, c);
+  Disconnect d;
   d.reason_string = huge;
-  encode_disconnect_v5(wire, d);
-  AuthV5 au;
+  encode_disconnect(wire, kLevel5, d);
+  Auth au;
   au.authentication_method = huge;
-  encode_auth_v5(wire, au);
-  SubscribeV5 s;
+  encode_auth(wire, kLevel5, au);
+  Subscribe s;
   s.packet_id = 1;
   s.topics = {request(huge, 0)};
-  encode_subscribe_v5(wire, s);
-  UnsubscribeV5 u;
+  encode_subscribe(wire, kLevel5, s);
+  Unsubscribe u;
   u.packet_id = 1;
   u.filters = {huge};
-  encode_unsubscribe_v5(wire, u);
-  ConnectV5 cn;
+  encode_unsubscribe(wire, kLevel5, u);
+  Connect cn;
   cn.client_id = huge;
-  encode_connect_v5(wire, cn);
+  encode_connect(wire, kLevel5, cn);
   Publish p;
   p.topic = huge;
-  encode_publish_v5(wire, p, Properties());
+  encode_publish_props(wire, p, Properties());
   EXPECT_EQ(wire, "keep");
 }
 
 // Encoders append after what is already in the buffer.
 TEST(Encode5, EncodersAppend) {
   std::string wire = "xy";
-  encode_ack_v5(wire, PacketType::Puback, 1);
-  encode_disconnect_v5(wire, DisconnectV5{});
+  encode_ack(wire, kLevel5, PacketType::Puback, 1);
+  encode_disconnect(wire, kLevel5, Disconnect{});
   EXPECT_EQ(wire, "xy" + bytes({0x40, 2, 0, 1, 0xE0, 0}));
   // A large body gets a multi-byte remaining length.
   const std::string reason(200, 'r');
-  AckV5 a;
+  Ack a;
   a.packet_id = 1;
   a.props.reason_string = reason;
   wire = "z";
-  encode_ack_v5(wire, a);
+  encode_ack(wire, kLevel5, a);
   // 2 (id) + 1 (reason) + 2 (property length 203) + 203 = 208
   EXPECT_EQ(wire.substr(0, 4), "z" + bytes({0x40, 0xD0, 0x01}));
-  AckV5 d;
+  Ack d;
   Frame f;
   ASSERT_TRUE(read_frame(std::string_view(wire).substr(1), kBig, f, kLevel5).ok());
-  ASSERT_TRUE(decode_ack_v5(f, d).ok());
+  ASSERT_TRUE(decode_ack(f, kLevel5, d).ok());
   EXPECT_EQ(d.props.reason_string, reason);
 }
 
@@ -1604,12 +1618,14 @@ TEST(Encode5, EncodersAppend) {
 TEST(V311Unchanged, DecodersKeepTheir311Rules) {
   // A 3-byte PUBACK (v5 reason code) is still malformed for decode_ack.
   Ack a;
-  EXPECT_EQ(decode_ack(make_frame(PacketType::Puback, 0, u16(1) + bytes({0x10})), a).status,
-            DecodeStatus::Malformed);
+  EXPECT_EQ(
+      decode_ack(make_frame(PacketType::Puback, 0, u16(1) + bytes({0x10})), kLevel311, a).status,
+      DecodeStatus::Malformed);
   // Subscription options bits are still a malformed requested QoS in 3.1.1.
   Subscribe s;
   EXPECT_EQ(
-      decode_subscribe(make_frame(PacketType::Subscribe, 2, u16(1) + str("a") + bytes({0x04})), s)
+      decode_subscribe(make_frame(PacketType::Subscribe, 2, u16(1) + str("a") + bytes({0x04})),
+                       kLevel311, s)
           .status,
       DecodeStatus::Malformed);
   // A 3.1.1 PUBLISH body is not a v5 one: its first payload byte would be read
@@ -1618,12 +1634,12 @@ TEST(V311Unchanged, DecodersKeepTheir311Rules) {
   p.topic = "t";
   p.payload = "hello";
   std::string wire;
-  encode_publish(wire, p);
+  encode_publish(wire, kLevel311, p);
   Publish old;
-  ASSERT_TRUE(decode_publish(frame_of(wire), old).ok());
+  ASSERT_TRUE(decode_publish(frame_of(wire), kLevel311, old).ok());
   EXPECT_EQ(old.payload, "hello");
-  PublishV5 v5;
-  EXPECT_EQ(decode_publish_v5(frame_of(wire), v5).status, DecodeStatus::Malformed);
+  Publish v5;
+  EXPECT_EQ(decode_publish(frame_of(wire), kLevel5, v5).status, DecodeStatus::Malformed);
   // AUTH is not framed by default.
   Frame f;
   EXPECT_EQ(read_frame(bytes({0xF0, 0}), kBig, f).status, DecodeStatus::Malformed);

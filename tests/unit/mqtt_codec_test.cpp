@@ -52,6 +52,14 @@ void operator delete[](void* p, std::size_t) noexcept {
 namespace mqtt {
 namespace {
 
+// A 3.1.1 SUBSCRIBE entry: a filter and its requested QoS.
+TopicRequest req(std::string_view filter, uint8_t qos) {
+  TopicRequest t;
+  t.filter = filter;
+  t.qos = qos;
+  return t;
+}
+
 constexpr size_t kBig = 1 << 20;
 
 std::string bytes(std::initializer_list<int> b) {
@@ -103,7 +111,7 @@ TEST(ReadFrame, NeedMoreOnPartialRemainingLength) {
 
 TEST(ReadFrame, NeedMoreOnPartialBody) {
   std::string wire;
-  encode_ack(wire, PacketType::Puback, 7);
+  encode_ack(wire, kLevel311, PacketType::Puback, 7);
   Frame f;
   for (size_t n = 0; n < wire.size(); ++n) {
     EXPECT_EQ(read_frame(std::string_view(wire).substr(0, n), kBig, f).status,
@@ -126,12 +134,12 @@ TEST(ReadFrame, FrameSizeAndBody) {
 TEST(ReadFrame, StopsAtFirstPacketOfAStream) {
   std::string wire;
   encode_pingreq(wire);
-  encode_ack(wire, PacketType::Pubrel, 9);
+  encode_ack(wire, kLevel311, PacketType::Pubrel, 9);
   Publish p;
   p.topic = "a/b";
   p.payload = "xyz";
-  encode_publish(wire, p);
-  encode_disconnect(wire);
+  encode_publish(wire, kLevel311, p);
+  encode_disconnect(wire, kLevel311);
 
   std::vector<PacketType> types;
   std::string_view rest = wire;
@@ -154,7 +162,7 @@ TEST(ReadFrame, ByteByByteFeedingIsNeedMoreUntilComplete) {
   c.username = "u";
   c.password = "p";
   std::string wire;
-  encode_connect(wire, c);
+  encode_connect(wire, c.protocol_level, c);
   Frame f;
   for (size_t n = 0; n < wire.size(); ++n) {
     ASSERT_EQ(read_frame(std::string_view(wire).substr(0, n), kBig, f).status,
@@ -204,7 +212,7 @@ TEST(ReadFrame, TooLargeIsReportedBeforeTheBodyArrives) {
 
 TEST(ReadFrame, TooLargeBoundaryIsTheWholeFrame) {
   std::string wire;
-  encode_ack(wire, PacketType::Puback, 1);  // 4 bytes
+  encode_ack(wire, kLevel311, PacketType::Puback, 1);  // 4 bytes
   Frame f;
   EXPECT_TRUE(read_frame(wire, 4, f).ok());
   EXPECT_EQ(read_frame(wire, 3, f).status, DecodeStatus::TooLarge);
@@ -335,7 +343,7 @@ void expect_same(const Connect& a, const Connect& b) {
 
 Connect round_trip(const Connect& in) {
   std::string wire;
-  encode_connect(wire, in);
+  encode_connect(wire, in.protocol_level, in);
   Frame f = frame_of(wire);
   EXPECT_EQ(f.type, PacketType::Connect);
   Connect out;
@@ -348,7 +356,7 @@ Connect round_trip(const Connect& in) {
 TEST(Connect, RoundTripFull311) {
   Connect c = full_connect();
   std::string wire;
-  encode_connect(wire, c);
+  encode_connect(wire, c.protocol_level, c);
   // Flags byte: user, password, will retain, will QoS 2, will, clean session.
   EXPECT_EQ(static_cast<uint8_t>(wire[2 + 2 + 4 + 1]), 0x80 | 0x40 | 0x20 | 0x10 | 0x04 | 0x02);
   round_trip(c);
@@ -360,7 +368,7 @@ TEST(Connect, RoundTripMinimal311) {
   c.protocol_level = kLevel311;
   c.client_id = "id";
   std::string wire;
-  encode_connect(wire, c);
+  encode_connect(wire, c.protocol_level, c);
   EXPECT_EQ(wire, bytes({0x10, 14, 0, 4, 'M', 'Q', 'T', 'T', 4, 0, 0, 0, 0, 2, 'i', 'd'}));
   round_trip(c);
 }
@@ -423,7 +431,7 @@ TEST(Connect, Level5RoundTripThroughEncoder) {
   round_trip(c);
 }
 
-// A real MQTT 5 CONNECT with properties decodes (properties skipped) so the
+// A real MQTT 5 CONNECT with properties decodes (properties validated) so the
 // broker can see level 5 and answer it.
 TEST(Connect, Level5WithPropertiesParses) {
   const std::string props = bytes({0x11, 0, 0, 0, 60, 0x21, 0, 10});  // session expiry, receive max
@@ -552,7 +560,7 @@ TEST(Connect, TrailingBytesAreMalformed) {
 TEST(Connect, EveryTruncationIsMalformed) {
   const Connect c = full_connect();
   std::string wire;
-  encode_connect(wire, c);
+  encode_connect(wire, c.protocol_level, c);
   const Frame full = frame_of(wire);
   for (size_t n = 0; n < full.body.size(); ++n) {
     Connect out;
@@ -579,7 +587,8 @@ TEST(Connect, WrongFrameTypeOrFlagsRejected) {
 
 TEST(Connect, DecodedStringsPointIntoTheBuffer) {
   std::string wire;
-  encode_connect(wire, full_connect());
+  const Connect full = full_connect();
+  encode_connect(wire, full.protocol_level, full);
   Frame f = frame_of(wire);
   Connect c;
   ASSERT_TRUE(decode_connect(f, c).ok());
@@ -595,11 +604,11 @@ TEST(Connect, DecodedStringsPointIntoTheBuffer) {
 
 Publish round_trip(const Publish& in) {
   std::string wire;
-  encode_publish(wire, in);
+  encode_publish(wire, kLevel311, in);
   Frame f = frame_of(wire);
   EXPECT_EQ(f.type, PacketType::Publish);
   Publish out;
-  DecodeResult r = decode_publish(f, out);
+  DecodeResult r = decode_publish(f, kLevel311, out);
   EXPECT_TRUE(r.ok()) << r.reason;
   EXPECT_EQ(out.topic, in.topic);
   EXPECT_EQ(out.payload, in.payload);
@@ -636,7 +645,7 @@ TEST(Publish, ExactBytes) {
   p.packet_id = 10;
   p.retain = true;
   std::string wire;
-  encode_publish(wire, p);
+  encode_publish(wire, kLevel311, p);
   EXPECT_EQ(wire, bytes({0x33, 9, 0, 3, 'a', '/', 'b', 0, 10, 'h', 'i'}));
 }
 
@@ -658,12 +667,12 @@ TEST(Publish, DecodeDoesNotAllocate) {
   p.qos = 1;
   p.packet_id = 3;
   std::string wire;
-  encode_publish(wire, p);
+  encode_publish(wire, kLevel311, p);
   Frame f;
   Publish out;
   const long before = g_allocations.load();
   const DecodeResult fr = read_frame(wire, kBig, f);
-  const DecodeResult pr = decode_publish(f, out);
+  const DecodeResult pr = decode_publish(f, kLevel311, out);
   const long after = g_allocations.load();
   ASSERT_TRUE(fr.ok());
   ASSERT_TRUE(pr.ok());
@@ -672,18 +681,18 @@ TEST(Publish, DecodeDoesNotAllocate) {
   // The counter is live: decoding a SUBSCRIBE fills a vector and is counted.
   Subscribe s;
   s.packet_id = 1;
-  s.topics = {{"a", 0}};
+  s.topics = {req("a", 0)};
   std::string sub_wire;
-  encode_subscribe(sub_wire, s);
+  encode_subscribe(sub_wire, kLevel311, s);
   Subscribe sub_out;
   const long before_sub = g_allocations.load();
-  ASSERT_TRUE(decode_subscribe(frame_of(sub_wire), sub_out).ok());
+  ASSERT_TRUE(decode_subscribe(frame_of(sub_wire), kLevel311, sub_out).ok());
   EXPECT_GT(g_allocations.load(), before_sub);
 }
 
 DecodeStatus publish_status(uint8_t flags, const std::string& body) {
   Publish p;
-  return decode_publish(make_frame(PacketType::Publish, flags, body), p).status;
+  return decode_publish(make_frame(PacketType::Publish, flags, body), kLevel311, p).status;
 }
 
 // [MQTT-3.3.1-4]
@@ -694,7 +703,7 @@ TEST(Publish, Qos3IsMalformed_MQTT_3_3_1_4) {
   const std::string wire = bytes({0x36, 5, 0, 1, 't', 0, 1});
   ASSERT_TRUE(read_frame(wire, kBig, f).ok());
   Publish p;
-  EXPECT_EQ(decode_publish(f, p).status, DecodeStatus::Malformed);
+  EXPECT_EQ(decode_publish(f, kLevel311, p).status, DecodeStatus::Malformed);
 }
 
 // [MQTT-3.3.1-2]
@@ -711,7 +720,7 @@ TEST(Publish, ZeroPacketIdIsProtocolError_MQTT_2_3_1_1) {
   // QoS 0 has no packet id: the two bytes are payload.
   Publish p;
   const std::string body = str("t") + u16(0);
-  ASSERT_TRUE(decode_publish(make_frame(PacketType::Publish, 0, body), p).ok());
+  ASSERT_TRUE(decode_publish(make_frame(PacketType::Publish, 0, body), kLevel311, p).ok());
   EXPECT_EQ(p.packet_id, 0);
   EXPECT_EQ(p.payload, u16(0));
 }
@@ -743,7 +752,7 @@ TEST(Publish, TruncatedIsMalformed) {
 
 TEST(Publish, WrongFrameTypeIsProtocolError) {
   Publish p;
-  EXPECT_EQ(decode_publish(make_frame(PacketType::Puback, 0, str("t")), p).status,
+  EXPECT_EQ(decode_publish(make_frame(PacketType::Puback, 0, str("t")), kLevel311, p).status,
             DecodeStatus::ProtocolError);
 }
 
@@ -763,7 +772,7 @@ TEST(Publish, FixedHeaderMatchesEncodePublish) {
         p.retain = true;
         p.dup = qos > 0;
         std::string wire;
-        encode_publish(wire, p);
+        encode_publish(wire, kLevel311, p);
         uint8_t hdr[5];
         const size_t n = encode_publish_fixed_header(hdr, qos, true, qos > 0, tl, pl);
         ASSERT_GT(n, 1u);
@@ -790,7 +799,7 @@ TEST(Publish, UnrepresentableTopicAppendsNothing) {
   Publish p;
   p.topic = topic;
   std::string wire = "keep";
-  encode_publish(wire, p);
+  encode_publish(wire, kLevel311, p);
   EXPECT_EQ(wire, "keep");
 }
 
@@ -799,14 +808,15 @@ TEST(Publish, UnrepresentableTopicAppendsNothing) {
 TEST(Subscribe, RoundTrip) {
   Subscribe s;
   s.packet_id = 0x1234;
-  s.topics = {{"a/b", 0}, {"sport/+/player1", 1}, {"#", 2}, {"$SYS/#", 1}, {"ü/+", 0}};
+  s.topics = {req("a/b", 0), req("sport/+/player1", 1), req("#", 2), req("$SYS/#", 1),
+              req("ü/+", 0)};
   std::string wire;
-  encode_subscribe(wire, s);
+  encode_subscribe(wire, kLevel311, s);
   EXPECT_EQ(static_cast<uint8_t>(wire[0]), 0x82);  // [MQTT-3.8.1-1]
   Frame f = frame_of(wire);
   Subscribe out;
-  out.topics = {{"stale", 1}};  // must be replaced, not appended to
-  DecodeResult r = decode_subscribe(f, out);
+  out.topics = {req("stale", 1)};  // must be replaced, not appended to
+  DecodeResult r = decode_subscribe(f, kLevel311, out);
   ASSERT_TRUE(r.ok()) << r.reason;
   EXPECT_EQ(out.packet_id, 0x1234);
   ASSERT_EQ(out.topics.size(), s.topics.size());
@@ -818,7 +828,7 @@ TEST(Subscribe, RoundTrip) {
 
 DecodeStatus subscribe_status(const std::string& body, uint8_t flags = 2) {
   Subscribe s;
-  return decode_subscribe(make_frame(PacketType::Subscribe, flags, body), s).status;
+  return decode_subscribe(make_frame(PacketType::Subscribe, flags, body), kLevel311, s).status;
 }
 
 // [MQTT-2.3.1-1]
@@ -881,12 +891,12 @@ TEST(Unsubscribe, RoundTrip) {
   u.packet_id = 77;
   u.filters = {"a/b", "+/+", "#", "/#"};
   std::string wire;
-  encode_unsubscribe(wire, u);
+  encode_unsubscribe(wire, kLevel311, u);
   EXPECT_EQ(static_cast<uint8_t>(wire[0]), 0xA2);  // [MQTT-3.10.1-1]
   Frame f = frame_of(wire);
   Unsubscribe out;
   out.filters = {"stale"};
-  DecodeResult r = decode_unsubscribe(f, out);
+  DecodeResult r = decode_unsubscribe(f, kLevel311, out);
   ASSERT_TRUE(r.ok()) << r.reason;
   EXPECT_EQ(out.packet_id, 77);
   EXPECT_EQ(out.filters, u.filters);
@@ -894,7 +904,7 @@ TEST(Unsubscribe, RoundTrip) {
 
 DecodeStatus unsubscribe_status(const std::string& body, uint8_t flags = 2) {
   Unsubscribe u;
-  return decode_unsubscribe(make_frame(PacketType::Unsubscribe, flags, body), u).status;
+  return decode_unsubscribe(make_frame(PacketType::Unsubscribe, flags, body), kLevel311, u).status;
 }
 
 TEST(Unsubscribe, ZeroPacketIdIsProtocolError_MQTT_2_3_1_1) {
@@ -927,14 +937,28 @@ TEST(Ack, RoundTripEveryAckType) {
                               PacketType::Pubcomp, PacketType::Unsuback};
   for (PacketType t : types) {
     std::string wire;
-    encode_ack(wire, t, 0xA55A);
+    // UNSUBACK has the same 3.1.1 shape but its own codec.
+    const bool unsuback = t == PacketType::Unsuback;
+    if (unsuback) {
+      encode_unsuback(wire, kLevel311, 0xA55A, {});
+    } else {
+      encode_ack(wire, kLevel311, t, 0xA55A);
+    }
     ASSERT_EQ(wire.size(), 4u);
     // PUBREL has fixed flags 0b0010 [MQTT-3.6.1-1].
     EXPECT_EQ(static_cast<uint8_t>(wire[0]),
               (static_cast<int>(t) << 4) | (t == PacketType::Pubrel ? 2 : 0));
     Frame f = frame_of(wire);
+    if (unsuback) {
+      Unsuback u;
+      DecodeResult r = decode_unsuback(f, kLevel311, u);
+      ASSERT_TRUE(r.ok()) << r.reason;
+      EXPECT_EQ(u.packet_id, 0xA55A);
+      EXPECT_TRUE(u.reason_codes.empty());
+      continue;
+    }
     Ack a;
-    DecodeResult r = decode_ack(f, a);
+    DecodeResult r = decode_ack(f, kLevel311, a);
     ASSERT_TRUE(r.ok()) << r.reason;
     EXPECT_EQ(a.type, t);
     EXPECT_EQ(a.packet_id, 0xA55A);
@@ -943,32 +967,33 @@ TEST(Ack, RoundTripEveryAckType) {
 
 TEST(Ack, UnsubackEncoder) {
   std::string wire;
-  encode_unsuback(wire, 258);
+  encode_unsuback(wire, kLevel311, 258, {});
   EXPECT_EQ(wire, bytes({0xB0, 2, 1, 2}));
 }
 
 TEST(Ack, BodyMustBeExactlyTwoBytes) {
   Ack a;
-  EXPECT_EQ(decode_ack(make_frame(PacketType::Puback, 0, bytes({1})), a).status,
+  EXPECT_EQ(decode_ack(make_frame(PacketType::Puback, 0, bytes({1})), kLevel311, a).status,
             DecodeStatus::Malformed);
-  EXPECT_EQ(decode_ack(make_frame(PacketType::Puback, 0, bytes({0, 1, 0})), a).status,
+  EXPECT_EQ(decode_ack(make_frame(PacketType::Puback, 0, bytes({0, 1, 0})), kLevel311, a).status,
             DecodeStatus::Malformed);
-  EXPECT_EQ(decode_ack(make_frame(PacketType::Pubcomp, 0, ""), a).status, DecodeStatus::Malformed);
+  EXPECT_EQ(decode_ack(make_frame(PacketType::Pubcomp, 0, ""), kLevel311, a).status,
+            DecodeStatus::Malformed);
 }
 
 TEST(Ack, ZeroPacketIdIsProtocolError_MQTT_2_3_1_1) {
   Ack a;
-  EXPECT_EQ(decode_ack(make_frame(PacketType::Pubrec, 0, u16(0)), a).status,
+  EXPECT_EQ(decode_ack(make_frame(PacketType::Pubrec, 0, u16(0)), kLevel311, a).status,
             DecodeStatus::ProtocolError);
 }
 
 TEST(Ack, WrongTypeOrFlags) {
   Ack a;
-  EXPECT_EQ(decode_ack(make_frame(PacketType::Publish, 0, u16(1)), a).status,
+  EXPECT_EQ(decode_ack(make_frame(PacketType::Publish, 0, u16(1)), kLevel311, a).status,
             DecodeStatus::ProtocolError);
-  EXPECT_EQ(decode_ack(make_frame(PacketType::Pubrel, 0, u16(1)), a).status,
+  EXPECT_EQ(decode_ack(make_frame(PacketType::Pubrel, 0, u16(1)), kLevel311, a).status,
             DecodeStatus::Malformed);  // [MQTT-3.6.1-1]
-  EXPECT_EQ(decode_ack(make_frame(PacketType::Puback, 2, u16(1)), a).status,
+  EXPECT_EQ(decode_ack(make_frame(PacketType::Puback, 2, u16(1)), kLevel311, a).status,
             DecodeStatus::Malformed);
 }
 
@@ -978,7 +1003,7 @@ TEST(Empty, PingAndDisconnectRoundTrip) {
   std::string wire;
   encode_pingreq(wire);
   encode_pingresp(wire);
-  encode_disconnect(wire);
+  encode_disconnect(wire, kLevel311);
   EXPECT_EQ(wire, bytes({0xC0, 0, 0xD0, 0, 0xE0, 0}));
   std::string_view rest = wire;
   const PacketType expected[] = {PacketType::Pingreq, PacketType::Pingresp, PacketType::Disconnect};
@@ -1001,9 +1026,10 @@ TEST(Empty, NonEmptyBodyIsMalformed) {
 
 TEST(Connack, ExactBytes) {
   std::string wire;
-  encode_connack(wire, true, ConnackCode::Accepted);
-  encode_connack(wire, false, ConnackCode::UnacceptableProtocolVersion);
-  encode_connack(wire, false, ConnackCode::NotAuthorized);
+  // 3.1.1 writes the return code the reason code maps to.
+  encode_connack(wire, kLevel311, {true, ReasonCode::Success, {}});
+  encode_connack(wire, kLevel311, {false, ReasonCode::UnsupportedProtocolVersion, {}});
+  encode_connack(wire, kLevel311, {false, ReasonCode::NotAuthorized, {}});
   EXPECT_EQ(wire, bytes({0x20, 2, 1, 0, 0x20, 2, 0, 1, 0x20, 2, 0, 5}));
   const std::string first = wire.substr(0, 4);
   Frame f = frame_of(first);
@@ -1012,8 +1038,10 @@ TEST(Connack, ExactBytes) {
 
 TEST(Suback, ExactBytes) {
   std::string wire;
-  const std::array<uint8_t, 4> codes = {0, 1, 2, kSubackFailure};
-  encode_suback(wire, 10, codes);
+  // Any failure reason is 3.1.1's one failure code 0x80.
+  const std::array<ReasonCode, 4> codes = {ReasonCode::GrantedQos0, ReasonCode::GrantedQos1,
+                                           ReasonCode::GrantedQos2, ReasonCode::NotAuthorized};
+  encode_suback(wire, kLevel311, 10, codes);
   EXPECT_EQ(wire, bytes({0x90, 6, 0, 10, 0, 1, 2, 0x80}));
   Frame f = frame_of(wire);
   EXPECT_EQ(f.type, PacketType::Suback);

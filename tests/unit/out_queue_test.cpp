@@ -56,17 +56,17 @@ mqtt::Publish decode311(std::string_view wire, mqtt::Frame& f) {
   EXPECT_TRUE(r.ok()) << r.reason;
   EXPECT_EQ(f.size, wire.size());
   EXPECT_EQ(f.type, mqtt::PacketType::Publish);
-  EXPECT_TRUE(mqtt::decode_publish(f, p).ok());
+  EXPECT_TRUE(mqtt::decode_publish(f, mqtt::kLevel311, p).ok());
   return p;
 }
 
-mqtt::PublishV5 decode5(std::string_view wire, mqtt::Frame& f) {
-  mqtt::PublishV5 p;
+mqtt::Publish decode5(std::string_view wire, mqtt::Frame& f) {
+  mqtt::Publish p;
   auto r = mqtt::read_frame(wire, 1u << 28, f, mqtt::kLevel5);
   EXPECT_TRUE(r.ok()) << r.reason;
   EXPECT_EQ(f.size, wire.size());
   EXPECT_EQ(f.type, mqtt::PacketType::Publish);
-  auto d = mqtt::decode_publish_v5(f, p);
+  auto d = mqtt::decode_publish(f, mqtt::kLevel5, p);
   EXPECT_TRUE(d.ok()) << d.reason;
   return p;
 }
@@ -180,7 +180,7 @@ TEST(OutQueue, SmallPublishesShareOneViewAndDecodeInOrder) {
     mqtt::Frame f;
     ASSERT_TRUE(mqtt::read_frame(rest, 1u << 28, f).ok());
     mqtt::Publish p;
-    ASSERT_TRUE(mqtt::decode_publish(f, p).ok());
+    ASSERT_TRUE(mqtt::decode_publish(f, mqtt::kLevel311, p).ok());
     EXPECT_EQ(p.topic, "dev/" + std::to_string(i));
     EXPECT_EQ(p.payload, "payload " + std::to_string(i));
     EXPECT_EQ(p.packet_id, i + 1);
@@ -270,7 +270,7 @@ TEST(OutQueue, PublishV5CarriesForwardedAndExtraProperties) {
       bytes({0x01, 0x02, static_cast<int>(props_len)}) + forwarded + extra + "body";
   EXPECT_EQ(wire, expected);
   mqtt::Frame f;
-  mqtt::PublishV5 p = decode5(wire, f);
+  mqtt::Publish p = decode5(wire, f);
   EXPECT_EQ(p.topic, "v5/topic");
   EXPECT_EQ(p.payload, "body");
   EXPECT_EQ(p.qos, 1);
@@ -295,7 +295,7 @@ TEST(OutQueue, PublishV5WithoutPropertiesAndWithTheTopicOmitted) {
                                extra + "x";
   EXPECT_EQ(wire, expected);
   mqtt::Frame f;
-  mqtt::PublishV5 p = decode5(wire, f);
+  mqtt::Publish p = decode5(wire, f);
   EXPECT_TRUE(p.topic.empty());
   EXPECT_TRUE(p.dup);
   EXPECT_EQ(p.packet_id, 0x0a0b);
@@ -317,7 +317,7 @@ TEST(OutQueue, PublishV5LargePayloadIsReferenced) {
   EXPECT_EQ(v[1].data(), m->payload().data());
   mqtt::Frame f;
   const std::string wire = contents(q);
-  mqtt::PublishV5 p = decode5(wire, f);
+  mqtt::Publish p = decode5(wire, f);
   EXPECT_TRUE(p.payload == payload) << "payload of " << p.payload.size() << " bytes differs";
   EXPECT_EQ(p.packet_id, 5);
   EXPECT_EQ(p.qos, 2);

@@ -1,9 +1,10 @@
-// Body decoders for MQTT 5.0 (CONNECT is shared with 3.1.1 in codec.cpp).
+// Body decoders of every protocol level but CONNECT and the empty packets
+// (codec.cpp): one per packet, taking the connection's level.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
-#include "mqtt/codec5.hpp"
+#include "mqtt/codec.hpp"
 #include "mqtt/detail.hpp"
 #include "mqtt/topic.hpp"
 
@@ -103,8 +104,8 @@ DecodeResult check_filter(std::string_view filter, std::string_view& share_name)
 }
 
 // SUBACK and UNSUBACK bodies.
-DecodeResult decode_sub_unsub_ack(const Frame& f, PacketType type, PropertyContext ctx,
-                                  SubackV5& out) {
+DecodeResult decode_sub_unsub_ack(const Frame& f, uint8_t level, PacketType type,
+                                  PropertyContext ctx, Suback& out) {
   if (f.type != type) return protocol_error("not the expected acknowledgement packet");
   if (f.flags != 0) return malformed("invalid acknowledgement flags");
   out.packet_id = 0;
@@ -113,6 +114,22 @@ DecodeResult decode_sub_unsub_ack(const Frame& f, PacketType type, PropertyConte
   Reader r(f.body);
   if (!r.u16(out.packet_id)) return malformed("truncated packet identifier");
   if (out.packet_id == 0) return protocol_error("packet identifier 0");  // [MQTT-2.2.1-3]
+  if (level != kLevel5) {
+    // 3.x: UNSUBACK is the packet id alone; SUBACK return codes are a granted
+    // QoS or 0x80 Failure [MQTT-3.9.3-2].
+    if (type == PacketType::Unsuback) {
+      return r.done() ? ok() : malformed("UNSUBACK body is not 2 bytes");
+    }
+    if (r.done()) return protocol_error("SUBACK without return codes");
+    while (!r.done()) {
+      uint8_t code = 0;
+      r.u8(code);
+      if (code > 2 && code != kSubackFailure) return protocol_error("invalid SUBACK return code");
+      out.reason_codes.push_back(code == kSubackFailure ? ReasonCode::UnspecifiedError
+                                                        : static_cast<ReasonCode>(code));
+    }
+    return ok();
+  }
   Properties props;
   if (DecodeResult pr = read_properties(r, ctx, props); !pr.ok()) return pr;
   fill_ack_properties(props, out.props);
@@ -123,6 +140,37 @@ DecodeResult decode_sub_unsub_ack(const Frame& f, PacketType type, PropertyConte
     const auto rc = static_cast<ReasonCode>(code);
     if (!valid_reason_code(type, rc)) return protocol_error("reason code not allowed here");
     out.reason_codes.push_back(rc);
+  }
+  return ok();
+}
+
+// The SUBSCRIBE payload of 3.1 / 3.1.1: filters with a requested QoS byte.
+DecodeResult decode_subscribe_3(Reader& r, Subscribe& out) {
+  if (r.done()) return protocol_error("SUBSCRIBE without topic filters");  // [MQTT-3.8.3-3]
+  while (!r.done()) {
+    TopicRequest t;
+    uint8_t opts = 0;
+    if (!r.prefixed(t.filter) || !r.u8(opts)) return malformed("truncated SUBSCRIBE entry");
+    if (!valid_utf8(t.filter)) return malformed("topic filter not valid UTF-8");  // [MQTT-3.8.3-1]
+    if (!valid_topic_filter(t.filter)) return protocol_error("invalid topic filter");
+    if ((opts & 0xFC) != 0 || (opts & 0x03) == 3) {
+      return malformed("invalid requested QoS byte");  // [MQTT-3-8.3-4]
+    }
+    t.qos = opts;
+    out.topics.push_back(t);
+  }
+  return ok();
+}
+
+// The UNSUBSCRIBE payload of 3.1 / 3.1.1: filters.
+DecodeResult decode_unsubscribe_3(Reader& r, Unsubscribe& out) {
+  if (r.done()) return protocol_error("UNSUBSCRIBE without topic filters");  // [MQTT-3.10.3-2]
+  while (!r.done()) {
+    std::string_view filter;
+    if (!r.prefixed(filter)) return malformed("truncated UNSUBSCRIBE entry");
+    if (!valid_utf8(filter)) return malformed("topic filter not valid UTF-8");  // [MQTT-3.10.3-1]
+    if (!valid_topic_filter(filter)) return protocol_error("invalid topic filter");
+    out.filters.push_back(filter);
   }
   return ok();
 }
@@ -198,11 +246,7 @@ DecodeResult detail::fill_will_properties(const Properties& props, WillPropertie
   return ok();
 }
 
-DecodeResult decode_connect_v5(const Frame& f, ConnectV5& out) {
-  return detail::decode_connect_impl(f, out, &out);
-}
-
-DecodeResult decode_publish_v5(const Frame& f, PublishV5& out) {
+DecodeResult decode_publish(const Frame& f, uint8_t level, Publish& out) {
   if (f.type != PacketType::Publish) return protocol_error("not a PUBLISH packet");
   const auto qos = static_cast<uint8_t>((f.flags >> 1) & 0x03);
   const bool dup = (f.flags & 0x08) != 0;
@@ -213,19 +257,29 @@ DecodeResult decode_publish_v5(const Frame& f, PublishV5& out) {
   std::string_view topic;
   if (!r.prefixed(topic)) return malformed("truncated PUBLISH topic");
   if (!valid_utf8(topic)) return malformed("PUBLISH topic not valid UTF-8");  // [MQTT-3.3.2-1]
+  // The rest of valid_topic_name without a second UTF-8 scan (the length
+  // prefix already bounds the size). [MQTT-3.3.2-2], [MQTT-4.7.3-1]
   if (topic.find_first_of("+#") != std::string_view::npos) {
     return protocol_error("PUBLISH topic has wildcards");  // [MQTT-3.3.2-2]
   }
+  const bool v5 = level == kLevel5;
+  // 3.x has no Topic Alias to stand for an empty topic. [MQTT-4.7.3-1]
+  if (topic.empty() && !v5) return protocol_error("PUBLISH topic empty");
   uint16_t id = 0;
   if (qos > 0) {
     if (!r.u16(id)) return malformed("truncated PUBLISH packet identifier");
-    if (id == 0) return protocol_error("PUBLISH packet identifier 0");  // [MQTT-2.2.1-3]
+    // [MQTT-2.3.1-1] (3.1.1), [MQTT-2.2.1-3] (5.0)
+    if (id == 0) return protocol_error("PUBLISH packet identifier 0");
   }
-  Properties props;
-  if (DecodeResult pr = read_properties(r, PropertyContext::Publish, props); !pr.ok()) return pr;
-  fill_publish_properties(props, out.props);
-  if (topic.empty() && out.props.topic_alias == 0) {
-    return protocol_error("PUBLISH topic empty without topic alias");  // 3.3.2.1
+  if (v5) {
+    Properties props;
+    if (DecodeResult pr = read_properties(r, PropertyContext::Publish, props); !pr.ok()) return pr;
+    fill_publish_properties(props, out.props);
+    if (topic.empty() && out.props.topic_alias == 0) {
+      return protocol_error("PUBLISH topic empty without topic alias");  // 3.3.2.1
+    }
+  } else {
+    out.props = PublishProperties{};
   }
   out.topic = topic;
   out.payload = r.rest();
@@ -236,7 +290,7 @@ DecodeResult decode_publish_v5(const Frame& f, PublishV5& out) {
   return ok();
 }
 
-DecodeResult decode_subscribe_v5(const Frame& f, SubscribeV5& out) {
+DecodeResult decode_subscribe(const Frame& f, uint8_t level, Subscribe& out) {
   if (f.type != PacketType::Subscribe) return protocol_error("not a SUBSCRIBE packet");
   if (f.flags != 0x2) return malformed("invalid SUBSCRIBE flags");  // [MQTT-3.8.1-1]
   out.packet_id = 0;
@@ -245,7 +299,9 @@ DecodeResult decode_subscribe_v5(const Frame& f, SubscribeV5& out) {
   out.topics.clear();
   Reader r(f.body);
   if (!r.u16(out.packet_id)) return malformed("truncated SUBSCRIBE packet identifier");
-  if (out.packet_id == 0) return protocol_error("SUBSCRIBE packet identifier 0");  // [MQTT-2.2.1-3]
+  // [MQTT-2.3.1-1] (3.1.1), [MQTT-2.2.1-3] (5.0)
+  if (out.packet_id == 0) return protocol_error("SUBSCRIBE packet identifier 0");
+  if (level != kLevel5) return decode_subscribe_3(r, out);
   if (DecodeResult pr = read_properties(r, PropertyContext::Subscribe, out.properties); !pr.ok()) {
     return pr;
   }
@@ -254,7 +310,7 @@ DecodeResult decode_subscribe_v5(const Frame& f, SubscribeV5& out) {
   }
   if (r.done()) return protocol_error("SUBSCRIBE without topic filters");  // [MQTT-3.8.3-2]
   while (!r.done()) {
-    TopicRequestV5 t;
+    TopicRequest t;
     uint8_t opts = 0;
     if (!r.prefixed(t.filter) || !r.u8(opts)) return malformed("truncated SUBSCRIBE entry");
     if (!valid_utf8(t.filter)) return malformed("topic filter not valid UTF-8");  // [MQTT-3.8.3-1]
@@ -277,7 +333,7 @@ DecodeResult decode_subscribe_v5(const Frame& f, SubscribeV5& out) {
   return ok();
 }
 
-DecodeResult decode_unsubscribe_v5(const Frame& f, UnsubscribeV5& out) {
+DecodeResult decode_unsubscribe(const Frame& f, uint8_t level, Unsubscribe& out) {
   if (f.type != PacketType::Unsubscribe) return protocol_error("not an UNSUBSCRIBE packet");
   if (f.flags != 0x2) return malformed("invalid UNSUBSCRIBE flags");  // [MQTT-3.10.1-1]
   out.packet_id = 0;
@@ -286,8 +342,10 @@ DecodeResult decode_unsubscribe_v5(const Frame& f, UnsubscribeV5& out) {
   Reader r(f.body);
   if (!r.u16(out.packet_id)) return malformed("truncated UNSUBSCRIBE packet identifier");
   if (out.packet_id == 0) {
-    return protocol_error("UNSUBSCRIBE packet identifier 0");  // [MQTT-2.2.1-3]
+    // [MQTT-2.3.1-1] (3.1.1), [MQTT-2.2.1-3] (5.0)
+    return protocol_error("UNSUBSCRIBE packet identifier 0");
   }
+  if (level != kLevel5) return decode_unsubscribe_3(r, out);
   if (DecodeResult pr = read_properties(r, PropertyContext::Unsubscribe, out.properties);
       !pr.ok()) {
     return pr;
@@ -303,12 +361,13 @@ DecodeResult decode_unsubscribe_v5(const Frame& f, UnsubscribeV5& out) {
   return ok();
 }
 
-DecodeResult decode_ack_v5(const Frame& f, AckV5& out) {
+DecodeResult decode_ack(const Frame& f, uint8_t level, Ack& out) {
   switch (f.type) {
     case PacketType::Puback:
     case PacketType::Pubrec:
     case PacketType::Pubcomp:
-      if (f.flags != 0) return malformed("invalid acknowledgement flags");  // [MQTT-2.1.3-1]
+      // [MQTT-2.2.2-2] (3.1.1), [MQTT-2.1.3-1] (5.0)
+      if (f.flags != 0) return malformed("invalid acknowledgement flags");
       break;
     case PacketType::Pubrel:
       if (f.flags != 0x2) return malformed("invalid PUBREL flags");  // [MQTT-3.6.1-1]
@@ -316,10 +375,14 @@ DecodeResult decode_ack_v5(const Frame& f, AckV5& out) {
     default:
       return protocol_error("not a PUBACK/PUBREC/PUBREL/PUBCOMP packet");
   }
-  out = AckV5{};
+  out = Ack{};
   out.type = f.type;
+  if (level != kLevel5 && f.body.size() != 2) {
+    return malformed("acknowledgement body is not 2 bytes");
+  }
   Reader r(f.body);
   if (!r.u16(out.packet_id)) return malformed("truncated acknowledgement");
+  // [MQTT-2.3.1-1] (3.1.1), [MQTT-2.2.1-3] (5.0)
   if (out.packet_id == 0) return protocol_error("acknowledgement packet identifier 0");
   if (r.done()) return ok();  // remaining length 2: Success [MQTT-3.4.2-1]
   uint8_t code = 0;
@@ -336,10 +399,11 @@ DecodeResult decode_ack_v5(const Frame& f, AckV5& out) {
   return ok();
 }
 
-DecodeResult decode_disconnect_v5(const Frame& f, DisconnectV5& out) {
+DecodeResult decode_disconnect(const Frame& f, uint8_t level, Disconnect& out) {
   if (f.type != PacketType::Disconnect) return protocol_error("not a DISCONNECT packet");
   if (f.flags != 0) return malformed("invalid DISCONNECT flags");  // [MQTT-3.14.1-1]
-  out = DisconnectV5{};
+  out = Disconnect{};
+  if (level != kLevel5) return decode_empty(f);  // 3.x: no variable header
   Reader r(f.body);
   if (r.done()) return ok();  // Normal disconnection
   uint8_t code = 0;
@@ -371,10 +435,11 @@ DecodeResult decode_disconnect_v5(const Frame& f, DisconnectV5& out) {
   return ok();
 }
 
-DecodeResult decode_auth_v5(const Frame& f, AuthV5& out) {
+DecodeResult decode_auth(const Frame& f, uint8_t level, Auth& out) {
   if (f.type != PacketType::Auth) return protocol_error("not an AUTH packet");
+  if (level != kLevel5) return malformed("packet type 15 (AUTH) not in 3.1.1");
   if (f.flags != 0) return malformed("invalid AUTH flags");  // [MQTT-3.15.1-1]
-  out = AuthV5{};
+  out = Auth{};
   Reader r(f.body);
   if (r.done()) return ok();  // Success without properties (3.15.2.1)
   uint8_t code = 0;
@@ -409,10 +474,10 @@ DecodeResult decode_auth_v5(const Frame& f, AuthV5& out) {
   return ok();
 }
 
-DecodeResult decode_connack_v5(const Frame& f, ConnackV5& out) {
+DecodeResult decode_connack(const Frame& f, uint8_t level, Connack& out) {
   if (f.type != PacketType::Connack) return protocol_error("not a CONNACK packet");
   if (f.flags != 0) return malformed("invalid CONNACK flags");
-  out = ConnackV5{};
+  out = Connack{};
   Reader r(f.body);
   uint8_t ack_flags = 0;
   uint8_t code = 0;
@@ -421,6 +486,17 @@ DecodeResult decode_connack_v5(const Frame& f, ConnackV5& out) {
     return malformed("CONNACK reserved flags set");  // [MQTT-3.2.2-1]
   }
   out.session_present = (ack_flags & 0x01) != 0;
+  if (level != kLevel5) {
+    if (!r.done()) return malformed("CONNACK body is not 2 bytes");
+    if (code > static_cast<uint8_t>(ConnackCode::NotAuthorized)) {
+      return protocol_error("unknown CONNACK return code");
+    }
+    if (out.session_present && code != 0) {
+      return protocol_error("session present with a non-zero return code");  // [MQTT-3.2.2-4]
+    }
+    out.reason_code = to_reason_code(static_cast<ConnackCode>(code));
+    return ok();
+  }
   out.reason_code = static_cast<ReasonCode>(code);
   if (!valid_reason_code(PacketType::Connack, out.reason_code)) {
     return protocol_error("reason code not allowed in CONNACK");  // [MQTT-3.2.2-8]
@@ -490,19 +566,19 @@ DecodeResult decode_connack_v5(const Frame& f, ConnackV5& out) {
   return ok();
 }
 
-DecodeResult decode_suback_v5(const Frame& f, SubackV5& out) {
-  return decode_sub_unsub_ack(f, PacketType::Suback, PropertyContext::Suback, out);
+DecodeResult decode_suback(const Frame& f, uint8_t level, Suback& out) {
+  return decode_sub_unsub_ack(f, level, PacketType::Suback, PropertyContext::Suback, out);
 }
 
-DecodeResult decode_unsuback_v5(const Frame& f, UnsubackV5& out) {
-  return decode_sub_unsub_ack(f, PacketType::Unsuback, PropertyContext::Unsuback, out);
+DecodeResult decode_unsuback(const Frame& f, uint8_t level, Unsuback& out) {
+  return decode_sub_unsub_ack(f, level, PacketType::Unsuback, PropertyContext::Unsuback, out);
 }
 
 bool valid_payload_format(uint8_t payload_format_indicator, std::string_view payload) {
   return payload_format_indicator != 1 || valid_utf8(payload);
 }
 
-uint8_t subscription_options(const TopicRequestV5& t) {
+uint8_t subscription_options(const TopicRequest& t) {
   return static_cast<uint8_t>((t.qos & 0x03) | (t.no_local ? 0x04 : 0) |
                               (t.retain_as_published ? 0x08 : 0) |
                               ((static_cast<unsigned>(t.retain_handling) & 0x03) << 4));
