@@ -1,4 +1,5 @@
 #include "store/cassandra_backend.hpp"
+#include "util/clock.hpp"
 #include "util/text.hpp"
 
 #include <spdlog/spdlog.h>
@@ -405,9 +406,7 @@ util::Status CassandraBackend::write(WriteSet& ws) {
       p.values = v;
       return conn.submit_execute(*stmts_.del_session, p, i);
     }
-    const int64_t now_ms = std::chrono::duration_cast<milliseconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count();
+    const int64_t now_ms = util::wall_clock_ms();
     const std::string ts = cql::encode_bigint(now_ms);
     const cql::Value v[] = {cql::Value::of(client_id), cql::Value::of(*snapshot),
                             cql::Value::of(ts)};
