@@ -68,29 +68,25 @@ Want wanted(const CLI::Option& o) {
   return Want::String;
 }
 
-// One TOML scalar as the text CLI11 would have got on the command line; false
-// with `why` when its type is not what the option takes.
-bool scalar_text(const toml::node& v, Want want, std::string& out, std::string& why) {
+// One TOML scalar as the text CLI11 would have got on the command line; an
+// error (without the key) when its type is not what the option takes.
+util::Result<std::string> scalar_text(const toml::node& v, Want want) {
   if (want == Want::Boolean && v.is_boolean()) {
-    out = *v.value<bool>() ? "true" : "false";
-    return true;
+    return std::string(*v.value<bool>() ? "true" : "false");
   }
   if ((want == Want::Integer || want == Want::Number) && v.is_integer()) {
-    out = std::to_string(*v.value<int64_t>());
-    return true;
+    return std::to_string(*v.value<int64_t>());
   }
   if (want == Want::Number && v.is_floating_point()) {
-    out = std::to_string(*v.value<double>());
-    return true;
+    return std::to_string(*v.value<double>());
   }
   if (want == Want::String && v.is_string()) {
-    out = *v.value<std::string>();
-    return true;
+    return *v.value<std::string>();
   }
   static constexpr const char* kNames[] = {"a boolean (true or false)", "an integer", "a number",
                                            "a string (in quotes)"};
-  why = std::string("expected ") + kNames[static_cast<int>(want)] + ", got " + type_of(v);
-  return false;
+  return util::Error{std::string("expected ") + kNames[static_cast<int>(want)] + ", got " +
+                     type_of(v)};
 }
 
 // CLI11's messages name the flag ("--max-inflight: Value 0 not in range ...");
@@ -141,25 +137,20 @@ class FileApplier {
           "address (and protocol, certificate, key)"};
     }
     std::vector<std::string> values;
-    std::string why;
     const Want want = wanted(*o);
     if (const toml::array* list = v.as_array()) {
       if (o->get_items_expected_max() <= 1) {
         return util::Error{here + "takes one value, not an array"};
       }
       for (const toml::node& item : *list) {
-        std::string text;
-        if (!scalar_text(item, want, text, why)) {
-          return util::Error{here + why};
-        }
-        values.push_back(text);
+        auto text = scalar_text(item, want);
+        if (!text) return util::Error{here + text.error().message};
+        values.push_back(std::move(text).value());
       }
     } else {
-      std::string text;
-      if (!scalar_text(v, want, text, why)) {
-        return util::Error{here + why};
-      }
-      values.push_back(text);
+      auto text = scalar_text(v, want);
+      if (!text) return util::Error{here + text.error().message};
+      values.push_back(std::move(text).value());
     }
     if (o->count() > 0) return {};  // given on the command line: that wins
     try {
