@@ -85,24 +85,22 @@ std::string with_port(const std::string& addr, int port) {
 
 }  // namespace
 
-std::unique_ptr<GrpcServer> GrpcServer::start(const GrpcOptions& opts, broker::Broker& broker,
-                                              store::Store* store, std::string& error) {
+util::Result<std::unique_ptr<GrpcServer>> GrpcServer::start(const GrpcOptions& opts,
+                                                            broker::Broker& broker,
+                                                            store::Store* store) {
   std::shared_ptr<grpc::ServerCredentials> creds;
   const bool tls = !opts.cert_file.empty() || !opts.key_file.empty();
   if (tls) {
     if (opts.cert_file.empty() || opts.key_file.empty()) {
-      error = "--grpc-cert and --grpc-key go together (TLS for gRPC needs both)";
-      return nullptr;
+      return util::Error{"--grpc-cert and --grpc-key go together (TLS for gRPC needs both)"};
     }
     grpc::SslServerCredentialsOptions ssl;
     grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
     if (!read_file(opts.cert_file, pair.cert_chain)) {
-      error = "cannot read --grpc-cert " + opts.cert_file + ": " + std::strerror(errno);
-      return nullptr;
+      return util::Error{"cannot read --grpc-cert " + opts.cert_file + ": " + std::strerror(errno)};
     }
     if (!read_file(opts.key_file, pair.private_key)) {
-      error = "cannot read --grpc-key " + opts.key_file + ": " + std::strerror(errno);
-      return nullptr;
+      return util::Error{"cannot read --grpc-key " + opts.key_file + ": " + std::strerror(errno)};
     }
     ssl.pem_key_cert_pairs.push_back(std::move(pair));
     creds = grpc::SslServerCredentials(ssl);
@@ -137,11 +135,11 @@ std::unique_ptr<GrpcServer> GrpcServer::start(const GrpcOptions& opts, broker::B
   self->server_ = builder.BuildAndStart();
   g_binding = false;
   if (!self->server_ || port == 0) {
-    error = "cannot listen for gRPC on " + opts.addr + ": " + why_not_listening(opts.addr) +
-            " (see --grpc-addr)";
+    util::Error error{"cannot listen for gRPC on " + opts.addr + ": " +
+                      why_not_listening(opts.addr) + " (see --grpc-addr)"};
     if (self->server_) self->server_->Shutdown();
     self->hub_->stop();
-    return nullptr;
+    return error;
   }
   if (auto* health = self->server_->GetHealthCheckService()) {
     health->SetServingStatus(true);

@@ -9,6 +9,7 @@
 
 #include "broker/broker.hpp"
 #include "store/store.hpp"
+#include "util/result.hpp"
 
 namespace grpc {
 class Server;
@@ -31,10 +32,11 @@ class GrpcServer {
  public:
   // Starts listening and registers the streams as observers of `broker`: call
   // before the MQTT workers start. `store` may be null (GetLatest then answers
-  // FAILED_PRECONDITION). Returns null with a one-line `error` when it cannot
-  // listen (address in use, not local, bad certificate...).
-  static std::unique_ptr<GrpcServer> start(const GrpcOptions& opts, broker::Broker& broker,
-                                           store::Store* store, std::string& error);
+  // FAILED_PRECONDITION). A one-line error when it cannot listen (address in
+  // use, not local, bad certificate...).
+  static util::Result<std::unique_ptr<GrpcServer>> start(const GrpcOptions& opts,
+                                                         broker::Broker& broker,
+                                                         store::Store* store);
   // Ends every call and stops. Destroy it after the MQTT workers have stopped:
   // they call into the streams until then.
   ~GrpcServer();

@@ -68,29 +68,25 @@ Want wanted(const CLI::Option& o) {
   return Want::String;
 }
 
-// One TOML scalar as the text CLI11 would have got on the command line; false
-// with `why` when its type is not what the option takes.
-bool scalar_text(const toml::node& v, Want want, std::string& out, std::string& why) {
+// One TOML scalar as the text CLI11 would have got on the command line; an
+// error (without the key) when its type is not what the option takes.
+util::Result<std::string> scalar_text(const toml::node& v, Want want) {
   if (want == Want::Boolean && v.is_boolean()) {
-    out = *v.value<bool>() ? "true" : "false";
-    return true;
+    return std::string(*v.value<bool>() ? "true" : "false");
   }
   if ((want == Want::Integer || want == Want::Number) && v.is_integer()) {
-    out = std::to_string(*v.value<int64_t>());
-    return true;
+    return std::to_string(*v.value<int64_t>());
   }
   if (want == Want::Number && v.is_floating_point()) {
-    out = std::to_string(*v.value<double>());
-    return true;
+    return std::to_string(*v.value<double>());
   }
   if (want == Want::String && v.is_string()) {
-    out = *v.value<std::string>();
-    return true;
+    return *v.value<std::string>();
   }
   static constexpr const char* kNames[] = {"a boolean (true or false)", "an integer", "a number",
                                            "a string (in quotes)"};
-  why = std::string("expected ") + kNames[static_cast<int>(want)] + ", got " + type_of(v);
-  return false;
+  return util::Error{std::string("expected ") + kNames[static_cast<int>(want)] + ", got " +
+                     type_of(v)};
 }
 
 // CLI11's messages name the flag ("--max-inflight: Value 0 not in range ...");
@@ -115,66 +111,55 @@ class FileApplier {
     return path_ + ":" + std::to_string(where.begin.line) + ": ";
   }
 
-  // One top-level setting. Returns false with `error`.
-  bool apply(const std::string& key, const toml::key& k, const toml::node& v, bool has_listeners,
-             std::string& error) {
+  // One top-level setting.
+  util::Status apply(const std::string& key, const toml::key& k, const toml::node& v,
+                     bool has_listeners) {
     const std::string here = at(k.source()) + "key '" + key + "': ";
     CLI::Option* o = find_option(cli_, key);
     if (!o) {
-      error = here + "unknown setting (the keys are the long flag names of --help)";
-      return false;
+      return util::Error{here + "unknown setting (the keys are the long flag names of --help)"};
     }
     if (!o->get_configurable()) {
-      error = here + "cannot be set in a config file, only on the command line";
-      return false;
+      return util::Error{here + "cannot be set in a config file, only on the command line"};
     }
     if (auto [it, fresh] = seen_.emplace(o, SeenAt{key, k.source().begin.line}); !fresh) {
       // Keys come in sorted order, not file order: name the later line.
       SeenAt first = it->second, second{key, k.source().begin.line};
       if (second.line < first.line) std::swap(first, second);
-      error = path_ + ":" + std::to_string(second.line) + ": key '" + second.key +
-              "': same setting as '" + first.key + "' on line " + std::to_string(first.line);
-      return false;
+      return util::Error{path_ + ":" + std::to_string(second.line) + ": key '" + second.key +
+                         "': same setting as '" + first.key + "' on line " +
+                         std::to_string(first.line)};
     }
     if (has_listeners && kListenerFlags.count(first_long_name(*o))) {
-      error = here +
-              "not used when the file has [[listener]] tables: give each listener its own "
-              "address (and protocol, certificate, key)";
-      return false;
+      return util::Error{
+          here +
+          "not used when the file has [[listener]] tables: give each listener its own "
+          "address (and protocol, certificate, key)"};
     }
     std::vector<std::string> values;
-    std::string why;
     const Want want = wanted(*o);
     if (const toml::array* list = v.as_array()) {
       if (o->get_items_expected_max() <= 1) {
-        error = here + "takes one value, not an array";
-        return false;
+        return util::Error{here + "takes one value, not an array"};
       }
       for (const toml::node& item : *list) {
-        std::string text;
-        if (!scalar_text(item, want, text, why)) {
-          error = here + why;
-          return false;
-        }
-        values.push_back(text);
+        auto text = scalar_text(item, want);
+        if (!text) return util::Error{here + text.error().message};
+        values.push_back(std::move(text).value());
       }
     } else {
-      std::string text;
-      if (!scalar_text(v, want, text, why)) {
-        error = here + why;
-        return false;
-      }
-      values.push_back(text);
+      auto text = scalar_text(v, want);
+      if (!text) return util::Error{here + text.error().message};
+      values.push_back(std::move(text).value());
     }
-    if (o->count() > 0) return true;  // given on the command line: that wins
+    if (o->count() > 0) return {};  // given on the command line: that wins
     try {
       o->add_result(values);
       o->run_callback();
     } catch (const CLI::Error& e) {
-      error = here + cli_reason(e, *o);
-      return false;
+      return util::Error{here + cli_reason(e, *o)};
     }
-    return true;
+    return {};
   }
 
  private:
@@ -189,22 +174,20 @@ class FileApplier {
 
 }  // namespace
 
-bool apply_config_file(CLI::App& cli, const std::string& path, net::ServerOptions& server,
-                       std::string& note, std::string& error) {
+util::Status apply_config_file(CLI::App& cli, const std::string& path, net::ServerOptions& server,
+                               std::string& note) {
   {
     std::ifstream probe(path);
     if (!probe) {
-      error = path + ": cannot read the config file: " + std::strerror(errno);
-      return false;
+      return util::Error{path + ": cannot read the config file: " + std::strerror(errno)};
     }
   }
   toml::table root;
   try {
     root = toml::parse_file(path);
   } catch (const toml::parse_error& e) {
-    error =
-        path + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description());
-    return false;
+    return util::Error{path + ":" + std::to_string(e.source().begin.line) + ": " +
+                       std::string(e.description())};
   }
 
   // Whether the command line already describes the listener, before the
@@ -230,29 +213,32 @@ bool apply_config_file(CLI::App& cli, const std::string& path, net::ServerOption
   // which must have their final values by then.
   for (auto&& [k, v] : root) {
     if (&k == listener_key) continue;
-    if (!applier.apply(std::string(k.str()), k, v, listener_node != nullptr, error)) return false;
+    if (auto applied = applier.apply(std::string(k.str()), k, v, listener_node != nullptr);
+        !applied) {
+      return applied;
+    }
   }
-  if (!listener_node) return true;
+  if (!listener_node) return {};
 
   const toml::array* tables = listener_node->as_array();
   if (!tables || !tables->is_array_of_tables()) {
-    error = applier.at(listener_key->source()) + "key '" + std::string(listener_key->str()) +
-            "': expected [[listener]] tables (one per listener), got " + type_of(*listener_node);
-    return false;
+    return util::Error{
+        applier.at(listener_key->source()) + "key '" + std::string(listener_key->str()) +
+        "': expected [[listener]] tables (one per listener), got " + type_of(*listener_node)};
   }
   std::vector<net::ListenerConfig> listeners;
   for (const toml::node& t : *tables) {
-    net::ListenerConfig l;
-    if (!parse_listener_table(*t.as_table(), path, server, l, error)) return false;
-    listeners.push_back(std::move(l));
+    auto l = parse_listener_table(*t.as_table(), path, server);
+    if (!l) return std::move(l).error();
+    listeners.push_back(std::move(l).value());
   }
   if (listener_flags_given) {
     note = "the command line's listener flags (-a, -c, -k, --non-tls) replace the " +
            std::to_string(listeners.size()) + " [[listener]] table(s) of " + path;
-    return true;
+    return {};
   }
   server.listeners = std::move(listeners);
-  return true;
+  return {};
 }
 
 }  // namespace app

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "util/result.hpp"
+
 namespace CLI {
 class App;
 }
@@ -19,9 +21,9 @@ namespace app {
 // an option given on the command line keeps its command-line value. The
 // [[listener]] tables go to server.listeners, unless the command line gives a
 // listener flag (-a, -c, -k, --non-tls): then `note` says they were replaced.
-// On failure returns false with one line in `error`: "FILE:LINE: key 'x': why"
-// (or "FILE: why" when the file cannot be read).
-bool apply_config_file(CLI::App& cli, const std::string& path, net::ServerOptions& server,
-                       std::string& note, std::string& error);
+// On failure the error is one line: "FILE:LINE: key 'x': why" (or "FILE: why"
+// when the file cannot be read).
+util::Status apply_config_file(CLI::App& cli, const std::string& path, net::ServerOptions& server,
+                               std::string& note);
 
 }  // namespace app

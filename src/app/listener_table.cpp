@@ -14,9 +14,10 @@ std::string line_of(const std::string& path, const toml::source_region& where) {
 
 }  // namespace
 
-bool parse_listener_table(const toml::table& table, const std::string& path,
-                          const net::ServerOptions& server, net::ListenerConfig& out,
-                          std::string& error) {
+util::Result<net::ListenerConfig> parse_listener_table(const toml::table& table,
+                                                       const std::string& path,
+                                                       const net::ServerOptions& server) {
+  net::ListenerConfig out;
   const std::string table_at = line_of(path, table.source()) + "[[listener]]: ";
   std::string protocol;
   bool has_cert = false, has_key = false, has_ca = false, has_require = false, has_path = false;
@@ -35,16 +36,15 @@ bool parse_listener_table(const toml::table& table, const std::string& path,
     // The lambdas below capture this reference, not the binding: C++20 allows
     // capturing a structured binding, but clang before 16 rejects it.
     auto& value = v;
-    auto text = [&](std::string& into) {
+    auto text = [&](std::string& into) -> util::Status {
       if (auto s = value.value_exact<std::string>()) {
         into = *s;
-        return true;
+        return {};
       }
-      error = here + "expected a string (in quotes)";
-      return false;
+      return util::Error{here + "expected a string (in quotes)"};
     };
     if (name == "protocol") {
-      if (!text(protocol)) return false;
+      if (auto r = text(protocol); !r) return std::move(r).error();
       if (protocol == "tcp") {
         out.protocol = net::ListenerConfig::Protocol::Tcp;
       } else if (protocol == "tls") {
@@ -54,93 +54,82 @@ bool parse_listener_table(const toml::table& table, const std::string& path,
       } else if (protocol == "wss") {
         out.protocol = net::ListenerConfig::Protocol::Wss;
       } else {
-        error = here + "unknown protocol '" + protocol + "': expected " + kProtocols;
-        return false;
+        return util::Error{here + "unknown protocol '" + protocol + "': expected " + kProtocols};
       }
     } else if (name == "address") {
-      if (!text(out.address)) return false;
-      std::string why;
-      if (!net::check_address(out.address, why)) {
-        error = here + why;
-        return false;
+      if (auto r = text(out.address); !r) return std::move(r).error();
+      if (auto checked = net::check_address(out.address); !checked) {
+        return util::Error{here + checked.error().message};
       }
     } else if (name == "certificate") {
-      if (!text(out.cert_file)) return false;
+      if (auto r = text(out.cert_file); !r) return std::move(r).error();
       has_cert = true;
     } else if (name == "key") {
-      if (!text(out.key_file)) return false;
+      if (auto r = text(out.key_file); !r) return std::move(r).error();
       has_key = true;
     } else if (name == "cafile") {
-      if (!text(out.ca_file)) return false;
+      if (auto r = text(out.ca_file); !r) return std::move(r).error();
       has_ca = true;
     } else if (name == "require_certificate") {
       auto b = v.value_exact<bool>();
       if (!b) {
-        error = here + "expected a boolean (true or false)";
-        return false;
+        return util::Error{here + "expected a boolean (true or false)"};
       }
       out.require_certificate = *b;
       has_require = true;
     } else if (name == "path") {
-      if (!text(out.ws_path)) return false;
+      if (auto r = text(out.ws_path); !r) return std::move(r).error();
       if (out.ws_path.empty() || out.ws_path.front() != '/') {
-        error = here + "expected an HTTP path starting with '/', e.g. \"/mqtt\"";
-        return false;
+        return util::Error{here + "expected an HTTP path starting with '/', e.g. \"/mqtt\""};
       }
       has_path = true;
     } else if (name == "max_connections") {
       auto n = v.value_exact<int64_t>();
       if (!n || *n < 0) {
-        error = here + "expected a whole number, 0 (no limit of its own) or more";
-        return false;
+        return util::Error{here + "expected a whole number, 0 (no limit of its own) or more"};
       }
       out.max_connections = static_cast<size_t>(*n);
     } else {
-      error = here +
-              "unknown listener setting (expected protocol, address, certificate, key, cafile, "
-              "require_certificate, path, max_connections)";
-      return false;
+      return util::Error{
+          here +
+          "unknown listener setting (expected protocol, address, certificate, key, cafile, "
+          "require_certificate, path, max_connections)"};
     }
   }
 
   if (protocol.empty()) {
-    error = table_at + "missing key 'protocol' (" + kProtocols + ")";
-    return false;
+    return util::Error{table_at + "missing key 'protocol' (" + kProtocols + ")"};
   }
   if (out.address.empty()) {
-    error = table_at + "missing key 'address' (IP:PORT)";
-    return false;
+    return util::Error{table_at + "missing key 'address' (IP:PORT)"};
   }
   const bool tls = out.protocol == net::ListenerConfig::Protocol::Tls ||
                    out.protocol == net::ListenerConfig::Protocol::Wss;
   const bool websocket = out.protocol == net::ListenerConfig::Protocol::Ws ||
                          out.protocol == net::ListenerConfig::Protocol::Wss;
   if (tls && (!has_cert || !has_key)) {
-    error = table_at + "missing key '" + std::string(has_cert ? "key" : "certificate") + "': a " +
-            protocol + " listener needs certificate and key (PEM files)";
-    return false;
+    return util::Error{table_at + "missing key '" + std::string(has_cert ? "key" : "certificate") +
+                       "': a " + protocol + " listener needs certificate and key (PEM files)"};
   }
   if (has_path && !websocket) {
-    error = table_at + "key 'path': only for protocol \"ws\" or \"wss\"";
-    return false;
+    return util::Error{table_at + "key 'path': only for protocol \"ws\" or \"wss\""};
   }
   if (!tls && (has_cert || has_key || has_ca || has_require)) {
     const char* which = has_cert  ? "certificate"
                         : has_key ? "key"
                         : has_ca  ? "cafile"
                                   : "require_certificate";
-    error = table_at + "key '" + which + "': only for protocol \"tls\" or \"wss\"";
-    return false;
+    return util::Error{table_at + "key '" + which + "': only for protocol \"tls\" or \"wss\""};
   }
   if (!tls) {
     out.ca_file.clear();  // inherited defaults mean nothing without TLS
     out.require_certificate = false;
   }
   if (out.require_certificate && out.ca_file.empty()) {
-    error = table_at + "key 'require_certificate': needs cafile (here or at the top level)";
-    return false;
+    return util::Error{table_at +
+                       "key 'require_certificate': needs cafile (here or at the top level)"};
   }
-  return true;
+  return out;
 }
 
 }  // namespace app

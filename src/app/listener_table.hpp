@@ -9,15 +9,15 @@
 #include <string>
 
 #include "net/server.hpp"
+#include "util/result.hpp"
 
 namespace app {
 
 // Protocols: "tcp" and "tls"; "ws" and "wss" are refused as "not supported
 // yet" until the WebSocket transport exists. `server` gives the defaults a listener inherits
-// (cafile, require_certificate). On failure returns false with "FILE:LINE: key 'x': why" in
-// `error`.
-bool parse_listener_table(const toml::table& table, const std::string& path,
-                          const net::ServerOptions& server, net::ListenerConfig& out,
-                          std::string& error);
+// (cafile, require_certificate). On failure the error is "FILE:LINE: key 'x': why".
+util::Result<net::ListenerConfig> parse_listener_table(const toml::table& table,
+                                                       const std::string& path,
+                                                       const net::ServerOptions& server);
 
 }  // namespace app

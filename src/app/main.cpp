@@ -39,11 +39,10 @@ void reload_auth(const auth::AuthOptions& options, broker::Broker& broker) {
     spdlog::info("received SIGHUP: no --password-file or --acl-file to reload");
     return;
   }
-  std::string error;
-  std::shared_ptr<const auth::Policy> next = auth::Policy::load(options, error);
-  if (!next) {
+  auto loaded = auth::Policy::load(options);
+  if (!loaded) {
     // One problem per line: "<file>:<line>: <reason>" or "<file>: <system error>".
-    std::istringstream problems(error);
+    std::istringstream problems(loaded.error().message);
     for (std::string line; std::getline(problems, line);) {
       spdlog::error("reload after SIGHUP: {}", line);
     }
@@ -51,6 +50,7 @@ void reload_auth(const auth::AuthOptions& options, broker::Broker& broker) {
         "reload after SIGHUP failed: still using the password file and ACL file loaded before");
     return;
   }
+  std::shared_ptr<const auth::Policy> next = std::move(loaded).value();
   broker.set_auth_policy(next);
   std::string what;
   if (next->has_password_file()) {
@@ -70,8 +70,7 @@ void reload_auth(const auth::AuthOptions& options, broker::Broker& broker) {
 void reload_tls(const net::Server& server) {
   for (const auto& l : server.listeners()) {
     if (!l->tls()) continue;
-    std::string error;
-    if (l->reload_tls(error)) {
+    if (auto reloaded = l->reload_tls()) {
       spdlog::info(
           "received SIGHUP: reloaded certificate '{}' of listener {}; new connections use it",
           l->config().cert_file, l->bound_address());
@@ -79,7 +78,7 @@ void reload_tls(const net::Server& server) {
       spdlog::error(
           "reload after SIGHUP failed for listener {}: {}; still using the certificate "
           "loaded before",
-          l->bound_address(), error);
+          l->bound_address(), reloaded.error().message);
     }
   }
 }
@@ -141,12 +140,14 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   // Everything that can fail at start-up is checked before anything runs.
-  std::string error;
-  std::shared_ptr<const auth::Policy> policy = auth::Policy::load(opts.auth, error);
-  if (!policy) {
-    std::fprintf(stderr, "mqtt-server: %s\n", error.c_str());
+  // Each failure is one line (or one per bad file line) on stderr.
+  auto fail = [](const util::Error& error) {
+    std::fprintf(stderr, "mqtt-server: %s\n", error.message.c_str());
     return 1;
-  }
+  };
+  auto loaded = auth::Policy::load(opts.auth);
+  if (!loaded) return fail(loaded.error());
+  std::shared_ptr<const auth::Policy> policy = std::move(loaded).value();
   if (!opts.grpc_token_file.empty()) {
     std::ifstream f(opts.grpc_token_file);
     std::string token;
@@ -158,35 +159,28 @@ int main(int argc, char** argv) {
     api::required_token() = token;
   }
   net::Server server;
-  if (!server.open(opts.server, error)) {
-    std::fprintf(stderr, "mqtt-server: %s\n", error.c_str());
-    return 1;
-  }
-  std::unique_ptr<store::Store> store = app::make_store(opts, error);
-  if (!store || !store->start(error)) {
-    std::fprintf(stderr, "mqtt-server: %s\n", error.c_str());
-    return 1;
-  }
+  if (auto opened = server.open(opts.server); !opened) return fail(opened.error());
+  auto made = app::make_store(opts);
+  if (!made) return fail(made.error());
+  std::unique_ptr<store::Store> store = std::move(made).value();
+  if (auto started = store->start(); !started) return fail(started.error());
   for (const std::string& w : policy->warnings()) spdlog::warn("auth: {}", w);
   spdlog::info("auth: {}", policy->describe());
   server.broker().set_auth_policy(policy);
   store->restore_into(server.broker());
   server.broker().add_observer(store.get());
-  auto grpc = api::GrpcServer::start(
+  auto grpc_started = api::GrpcServer::start(
       {opts.grpc_addr, opts.grpc_cert, opts.grpc_key, opts.grpc_stream_queue}, server.broker(),
-      opts.no_store ? nullptr : store.get(), error);  // destroyed first: after server.stop()
-  if (!grpc) {
-    std::fprintf(stderr, "mqtt-server: %s\n", error.c_str());
-    return 1;
-  }
+      opts.no_store ? nullptr : store.get());
+  if (!grpc_started) return fail(grpc_started.error());
+  // Destroyed first: after server.stop().
+  std::unique_ptr<api::GrpcServer> grpc = std::move(grpc_started).value();
   std::unique_ptr<ops::HttpServer> http;
   if (!opts.http_addr.empty()) {
-    http =
-        ops::HttpServer::start(opts.http_addr, ops_handlers(server.broker(), *store, *grpc), error);
-    if (!http) {
-      std::fprintf(stderr, "mqtt-server: %s\n", error.c_str());
-      return 1;
-    }
+    auto http_started =
+        ops::HttpServer::start(opts.http_addr, ops_handlers(server.broker(), *store, *grpc));
+    if (!http_started) return fail(http_started.error());
+    http = std::move(http_started).value();
   }
   server.start();
   std::string listening;

@@ -146,10 +146,11 @@ int parse_options(int argc, char** argv, Options& o) {
     std::fprintf(stderr, "mqtt-server: %s (see --help)\n", e.what());
     return 2;
   }
-  std::string error;
-  if (!o.config_file.empty() && !apply_config_file(cli, o.config_file, s, o.config_note, error)) {
-    std::fprintf(stderr, "%s\n", error.c_str());
-    return 2;
+  if (!o.config_file.empty()) {
+    if (auto applied = apply_config_file(cli, o.config_file, s, o.config_note); !applied) {
+      std::fprintf(stderr, "%s\n", applied.error().message.c_str());
+      return 2;
+    }
   }
   s.tls = !non_tls;
   if (s.ws_path.empty() || s.ws_path.front() != '/') {

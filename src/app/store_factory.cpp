@@ -14,8 +14,11 @@ namespace {
 
 // The Cassandra settings from the command line. Until the options grow their
 // own flags, the replication map of a new keyspace comes from the environment.
-bool cassandra_options(const Options& opts, store::CassandraOptions& out, std::string& error) {
-  if (!store::parse_contact_points(opts.db_addr, out.hosts, error)) return false;
+util::Result<store::CassandraOptions> cassandra_options(const Options& opts) {
+  store::CassandraOptions out;
+  auto hosts = store::parse_contact_points(opts.db_addr);
+  if (!hosts) return std::move(hosts).error();
+  out.hosts = std::move(hosts).value();
   out.keyspace = opts.db_keyspace;
   if (!opts.db_replication.empty()) {
     out.replication = opts.db_replication;
@@ -23,34 +26,31 @@ bool cassandra_options(const Options& opts, store::CassandraOptions& out, std::s
     out.replication = r;  // kept for the tests that predate --db-replication
   }
   auto consistency = store::parse_consistency(opts.db_consistency);
-  if (!consistency) {
-    error = "unknown --db-consistency '" + opts.db_consistency + "'";
-    return false;
-  }
+  if (!consistency) return util::Error{"unknown --db-consistency '" + opts.db_consistency + "'"};
   out.consistency = *consistency;
-  return store::validate(out, error);
+  if (auto valid = store::validate(out); !valid) return std::move(valid).error();
+  return out;
 }
 
 }  // namespace
 
-std::unique_ptr<store::Store> make_store(const Options& opts, std::string& error) {
+util::Result<std::unique_ptr<store::Store>> make_store(const Options& opts) {
   std::unique_ptr<store::Backend> backend;
   if (opts.no_store) {
     if (!opts.db_addr.empty()) {
-      error = "--no-store and -d/--db_addr exclude each other";
-      return nullptr;
+      return util::Error{"--no-store and -d/--db_addr exclude each other"};
     }
-    return std::make_unique<store::NullStore>();
+    return std::unique_ptr<store::Store>(std::make_unique<store::NullStore>());
   }
   if (!opts.db_addr.empty()) {
-    store::CassandraOptions cassandra;
-    if (!cassandra_options(opts, cassandra, error)) return nullptr;
-    backend = std::make_unique<store::CassandraBackend>(std::move(cassandra));
+    auto cassandra = cassandra_options(opts);
+    if (!cassandra) return std::move(cassandra).error();
+    backend = std::make_unique<store::CassandraBackend>(std::move(cassandra).value());
   } else {
     backend = std::make_unique<store::RocksDbBackend>(opts.data_dir);
   }
-  return std::make_unique<store::WriteBehindStore>(
-      std::move(backend), std::chrono::milliseconds(opts.flush_interval_ms));
+  return std::unique_ptr<store::Store>(std::make_unique<store::WriteBehindStore>(
+      std::move(backend), std::chrono::milliseconds(opts.flush_interval_ms)));
 }
 
 }  // namespace app

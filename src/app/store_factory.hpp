@@ -7,10 +7,11 @@
 
 #include "app/options.hpp"
 #include "store/store.hpp"
+#include "util/result.hpp"
 
 namespace app {
 
-// Returns null with a one-line `error` when the options are unusable.
-std::unique_ptr<store::Store> make_store(const Options& opts, std::string& error);
+// A one-line error when the options are unusable.
+util::Result<std::unique_ptr<store::Store>> make_store(const Options& opts);
 
 }  // namespace app

@@ -213,16 +213,16 @@ void AclFile::add(ClientRules& to, Access access, std::string filter) {
   }
 }
 
-bool AclFile::load(const std::string& path, std::string& error) {
-  std::string text;
-  if (!read_file(path, text, error)) {
+util::Status AclFile::load(const std::string& path) {
+  auto text = read_file(path);
+  if (!text) {
     *this = AclFile{};
-    return false;
+    return std::move(text).error();
   }
-  return parse(text, path, error);
+  return parse(*text, path);
 }
 
-bool AclFile::parse(std::string_view text, std::string_view source, std::string& error) {
+util::Status AclFile::parse(std::string_view text, std::string_view source) {
   std::vector<Rule> anonymous;
   std::map<std::string, std::vector<Rule>, std::less<>> users;
   std::vector<Rule> static_patterns;   // the same for every client
@@ -274,9 +274,8 @@ bool AclFile::parse(std::string_view text, std::string_view source, std::string&
     }
   });
   if (!errors.empty()) {
-    error = std::move(errors);
     *this = AclFile{};
-    return false;
+    return util::Error{std::move(errors)};
   }
   auto build = [&](const std::vector<Rule>* own) {
     auto r = std::make_shared<ClientRules>();
@@ -293,7 +292,7 @@ bool AclFile::parse(std::string_view text, std::string_view source, std::string&
   acl.patterns_ = std::move(dynamic_patterns);
   acl.rule_count_ = rule_lines;
   *this = std::move(acl);
-  return true;
+  return {};
 }
 
 std::shared_ptr<const ClientRules> AclFile::rules_for(const ClientIdentity& who) const {

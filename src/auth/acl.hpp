@@ -24,6 +24,8 @@
 #include <string_view>
 #include <vector>
 
+#include "util/result.hpp"
+
 namespace auth {
 
 // Who a client is for authorization. The views need only live for the call.
@@ -85,11 +87,11 @@ class ClientRules {
 // A parsed ACL file; immutable after load/parse.
 class AclFile {
  public:
-  // Reads and parses `path`. On false, `error` lists every bad line as
+  // Reads and parses `path`. On failure the error lists every bad line as
   // "<path>:<line>: <reason>", one per line, and the object is left empty.
-  bool load(const std::string& path, std::string& error);
+  util::Status load(const std::string& path);
   // Same over text already in memory; `source` names it in errors.
-  bool parse(std::string_view text, std::string_view source, std::string& error);
+  util::Status parse(std::string_view text, std::string_view source);
 
   // The rules of one client: those of its user block (or the anonymous ones
   // when it has no user name) plus every pattern that applies to it. A

@@ -19,33 +19,28 @@ mqtt::ConnackCode connack_code(ConnectDecision d) {
   return mqtt::ConnackCode::NotAuthorized;
 }
 
-std::shared_ptr<const Policy> Policy::load(const AuthOptions& options, std::string& error) {
+util::Result<std::shared_ptr<const Policy>> Policy::load(const AuthOptions& options) {
   auto p = std::make_shared<Policy>();
   p->options_ = options;
   std::string errors;
   if (!options.password_file.empty()) {
     auto file = std::make_shared<PasswordFile>();
-    std::string e;
-    if (file->load(options.password_file, e)) {
+    if (auto loaded = file->load(options.password_file)) {
       p->passwords_ = std::move(file);
     } else {
-      errors = e;
+      errors = std::move(loaded).error().message;
     }
   }
   if (!options.acl_file.empty()) {
     auto file = std::make_shared<AclFile>();
-    std::string e;
-    if (file->load(options.acl_file, e)) {
+    if (auto loaded = file->load(options.acl_file)) {
       p->acl_ = std::move(file);
     } else {
       if (!errors.empty()) errors += '\n';
-      errors += e;
+      errors += loaded.error().message;
     }
   }
-  if (!errors.empty()) {
-    error = std::move(errors);
-    return nullptr;
-  }
+  if (!errors.empty()) return util::Error{std::move(errors)};
   const bool has_passwords = !options.password_file.empty();
   p->allow_anonymous_ = options.allow_anonymous.value_or(!has_passwords);
 
@@ -67,7 +62,7 @@ std::shared_ptr<const Policy> Policy::load(const AuthOptions& options, std::stri
           "every connection will be refused");
     }
   }
-  return p;
+  return std::shared_ptr<const Policy>(std::move(p));
 }
 
 std::shared_ptr<const Policy> Policy::open() {
@@ -184,11 +179,11 @@ void Authenticator::replace(std::shared_ptr<const Policy> next) {
   // The old policy (now in `next`) is released here, outside the lock.
 }
 
-bool Authenticator::reload(const AuthOptions& options, std::string& error) {
-  std::shared_ptr<const Policy> next = Policy::load(options, error);
-  if (!next) return false;
-  replace(std::move(next));
-  return true;
+util::Status Authenticator::reload(const AuthOptions& options) {
+  auto next = Policy::load(options);
+  if (!next) return std::move(next).error();
+  replace(std::move(next).value());
+  return {};
 }
 
 }  // namespace auth

@@ -57,9 +57,9 @@ struct ConnectResult {
 
 class Policy {
  public:
-  // Reads the configured files. nullptr (with every problem in `error`, one
-  // per line, "<file>:<line>: <reason>") when a file is unreadable or bad.
-  static std::shared_ptr<const Policy> load(const AuthOptions& options, std::string& error);
+  // Reads the configured files. An error (every problem, one per line,
+  // "<file>:<line>: <reason>") when a file is unreadable or bad; never nullptr.
+  static util::Result<std::shared_ptr<const Policy>> load(const AuthOptions& options);
   // No files: everyone may connect and do anything.
   static std::shared_ptr<const Policy> open();
 
@@ -119,8 +119,8 @@ class Authenticator {
 
   void replace(std::shared_ptr<const Policy> next);
   // Loads `options` and, only if that succeeds, makes it current. On failure
-  // the current policy stays and `error` says why.
-  bool reload(const AuthOptions& options, std::string& error);
+  // the current policy stays and the error says why.
+  util::Status reload(const AuthOptions& options);
 
  private:
   // A mutex rather than std::atomic<std::shared_ptr>: GCC 12's version is

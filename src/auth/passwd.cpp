@@ -172,10 +172,9 @@ int passwd_command(const std::vector<std::string>& args, int in_fd, std::FILE* e
   const std::string& user = operands[1];
   std::string why;
   if (!valid_username(user, &why)) return fail(why);
-  std::string error;
 
   if (remove) {
-    if (!remove_user(file, user, error)) return fail(error);
+    if (auto removed = remove_user(file, user); !removed) return fail(removed.error().message);
     return 0;
   }
 
@@ -199,7 +198,8 @@ int passwd_command(const std::vector<std::string>& args, int in_fd, std::FILE* e
     password = std::move(*line);
   }
   if (password.empty()) return fail("the password is empty");
-  if (!set_user(file, user, password, iterations, create, error)) {
+  if (auto set = set_user(file, user, password, iterations, create); !set) {
+    std::string error = std::move(set).error().message;
     if (!create && error.find("No such file") != std::string::npos) {
       error += " (use -c to create it)";
     }

@@ -113,18 +113,17 @@ std::string errno_text(int err) {
 
 // Writes `contents` to `path` through a temporary file in the same folder:
 // mode 0600, fsync, rename, then fsync of the folder (best effort).
-bool write_atomically(const std::string& path, const std::string& contents, std::string& error) {
+util::Status write_atomically(const std::string& path, const std::string& contents) {
   std::string tmp = path + ".tmp.XXXXXX";
   const int fd = mkstemp(tmp.data());  // creates the file with mode 0600
   if (fd < 0) {
-    error = "cannot create a temporary file next to " + path + ": " + errno_text(errno);
-    return false;
+    return util::Error{"cannot create a temporary file next to " + path + ": " + errno_text(errno)};
   }
   auto fail = [&](std::string_view what) {
-    error = std::string(what) + " " + tmp + ": " + errno_text(errno);
+    util::Error error{std::string(what) + " " + tmp + ": " + errno_text(errno)};
     close(fd);
     unlink(tmp.c_str());
-    return false;
+    return error;
   };
   if (fchmod(fd, S_IRUSR | S_IWUSR) != 0) return fail("cannot set mode 0600 on");
   size_t done = 0;
@@ -138,14 +137,14 @@ bool write_atomically(const std::string& path, const std::string& contents, std:
   }
   if (fsync(fd) != 0) return fail("cannot fsync");
   if (close(fd) != 0) {
-    error = "cannot close " + tmp + ": " + errno_text(errno);
+    util::Error error{"cannot close " + tmp + ": " + errno_text(errno)};
     unlink(tmp.c_str());
-    return false;
+    return error;
   }
   if (rename(tmp.c_str(), path.c_str()) != 0) {
-    error = "cannot rename " + tmp + " to " + path + ": " + errno_text(errno);
+    util::Error error{"cannot rename " + tmp + " to " + path + ": " + errno_text(errno)};
     unlink(tmp.c_str());
-    return false;
+    return error;
   }
   std::string dir = std::filesystem::path(path).parent_path().string();
   if (dir.empty()) dir = ".";
@@ -154,7 +153,7 @@ bool write_atomically(const std::string& path, const std::string& contents, std:
     (void)fsync(dfd);
     close(dfd);
   }
-  return true;
+  return {};
 }
 
 // The user name of a non-ignorable password file line (everything before the
@@ -164,18 +163,15 @@ std::string_view line_user(std::string_view line) {
 }
 
 // Reads and validates an existing file for set_user/remove_user.
-bool read_existing(const std::string& path, std::string& text, std::string& error) {
-  std::string read_error;
-  if (!read_file(path, text, read_error)) {
-    error = read_error;
-    return false;
-  }
+util::Result<std::string> read_existing(const std::string& path) {
+  auto text = read_file(path);
+  if (!text) return text;
   PasswordFile check;
-  if (!check.parse(text, path, error)) {
-    error += "\n" + path + ": not changed: fix the lines above first";
-    return false;
+  if (auto parsed = check.parse(*text, path); !parsed) {
+    return util::Error{std::move(parsed).error().message + "\n" + path +
+                       ": not changed: fix the lines above first"};
   }
-  return true;
+  return text;
 }
 
 }  // namespace
@@ -198,27 +194,24 @@ bool valid_username(std::string_view name, std::string* why) {
   return true;
 }
 
-bool parse_password_hash(std::string_view encoded, PasswordHash& out, std::string& error) {
+util::Result<PasswordHash> parse_password_hash(std::string_view encoded) {
   std::string_view rest;
   if (encoded.starts_with(kOurScheme)) {
     rest = encoded.substr(kOurScheme.size());
   } else if (encoded.starts_with(kMosquittoScheme)) {
     rest = encoded.substr(kMosquittoScheme.size());
   } else if (encoded.starts_with("$6$")) {
-    error =
+    return util::Error{
         "Mosquitto's old '$6$' hashes (one round of SHA-512) are not accepted; set the "
-        "password again";
-    return false;
+        "password again"};
   } else {
-    error = "the hash does not start with '$pbkdf2-sha512$' (or Mosquitto's '$7$')";
-    return false;
+    return util::Error{"the hash does not start with '$pbkdf2-sha512$' (or Mosquitto's '$7$')"};
   }
   // <iterations>$<salt>$<hash>
   const size_t d1 = rest.find('$');
   const size_t d2 = d1 == std::string_view::npos ? d1 : rest.find('$', d1 + 1);
   if (d2 == std::string_view::npos || rest.find('$', d2 + 1) != std::string_view::npos) {
-    error = "expected <iterations>$<salt>$<hash> after the scheme";
-    return false;
+    return util::Error{"expected <iterations>$<salt>$<hash> after the scheme"};
   }
   const std::string_view iter_text = rest.substr(0, d1);
   const std::string_view salt_text = rest.substr(d1 + 1, d2 - d1 - 1);
@@ -228,34 +221,28 @@ bool parse_password_hash(std::string_view encoded, PasswordHash& out, std::strin
       std::from_chars(iter_text.data(), iter_text.data() + iter_text.size(), iterations);
   if (iter_text.empty() || ec != std::errc() || ptr != iter_text.data() + iter_text.size() ||
       iterations == 0 || iterations > kMaxIterations) {
-    error = "the iteration count " + detail::quoted(iter_text) + " is not a number in 1.." +
-            std::to_string(kMaxIterations);
-    return false;
+    return util::Error{"the iteration count " + detail::quoted(iter_text) +
+                       " is not a number in 1.." + std::to_string(kMaxIterations)};
   }
   PasswordHash h;
   h.iterations = iterations;
   if (!base64_decode(salt_text, h.salt)) {
-    error = "the salt is not valid base64";
-    return false;
+    return util::Error{"the salt is not valid base64"};
   }
   if (h.salt.size() < kMinSaltBytes || h.salt.size() > kMaxSaltBytes) {
-    error = "the salt has " + std::to_string(h.salt.size()) + " bytes; expected " +
-            std::to_string(kMinSaltBytes) + ".." + std::to_string(kMaxSaltBytes);
-    return false;
+    return util::Error{"the salt has " + std::to_string(h.salt.size()) + " bytes; expected " +
+                       std::to_string(kMinSaltBytes) + ".." + std::to_string(kMaxSaltBytes)};
   }
   if (!base64_decode(hash_text, h.hash)) {
-    error = "the hash is not valid base64";
-    return false;
+    return util::Error{"the hash is not valid base64"};
   }
   // Exactly the full SHA-512 output: a shorter value is a prefix of the real
   // key and would still verify.
   if (h.hash.size() != kHashBytes) {
-    error = "the hash has " + std::to_string(h.hash.size()) + " bytes; expected " +
-            std::to_string(kHashBytes);
-    return false;
+    return util::Error{"the hash has " + std::to_string(h.hash.size()) + " bytes; expected " +
+                       std::to_string(kHashBytes)};
   }
-  out = std::move(h);
-  return true;
+  return h;
 }
 
 std::string hash_password(std::string_view password, uint32_t iterations) {
@@ -285,21 +272,20 @@ bool verify_password(const PasswordHash& h, std::string_view password) {
 }
 
 bool verify_password(std::string_view encoded, std::string_view password) {
-  PasswordHash h;
-  std::string error;
-  return parse_password_hash(encoded, h, error) && verify_password(h, password);
+  auto h = parse_password_hash(encoded);
+  return h && verify_password(*h, password);
 }
 
-bool PasswordFile::load(const std::string& path, std::string& error) {
-  std::string text;
-  if (!read_file(path, text, error)) {
+util::Status PasswordFile::load(const std::string& path) {
+  auto text = read_file(path);
+  if (!text) {
     users_.clear();
-    return false;
+    return std::move(text).error();
   }
-  return parse(text, path, error);
+  return parse(*text, path);
 }
 
-bool PasswordFile::parse(std::string_view text, std::string_view source, std::string& error) {
+util::Status PasswordFile::parse(std::string_view text, std::string_view source) {
   std::map<std::string, PasswordHash, std::less<>> users;
   std::map<std::string, size_t, std::less<>> first_line;
   std::string errors;
@@ -316,9 +302,10 @@ bool PasswordFile::parse(std::string_view text, std::string_view source, std::st
       detail::add_error(errors, source, number, why);
       return;
     }
-    PasswordHash h;
-    if (!parse_password_hash(detail::trim(line.substr(colon + 1)), h, why)) {
-      detail::add_error(errors, source, number, "user " + detail::quoted(user) + ": " + why);
+    auto h = parse_password_hash(detail::trim(line.substr(colon + 1)));
+    if (!h) {
+      detail::add_error(errors, source, number,
+                        "user " + detail::quoted(user) + ": " + h.error().message);
       return;
     }
     if (auto it = first_line.find(user); it != first_line.end()) {
@@ -328,12 +315,11 @@ bool PasswordFile::parse(std::string_view text, std::string_view source, std::st
       return;
     }
     first_line.emplace(std::string(user), number);
-    users.emplace(std::string(user), std::move(h));
+    users.emplace(std::string(user), std::move(h).value());
   });
   if (!errors.empty()) {
-    error = std::move(errors);
     users_.clear();
-    return false;
+    return util::Error{std::move(errors)};
   }
   users_ = std::move(users);
   // Unknown users are checked against this, with the work of a real entry.
@@ -341,7 +327,7 @@ bool PasswordFile::parse(std::string_view text, std::string_view source, std::st
   dummy_.iterations = users_.empty() ? 1 : users_.begin()->second.iterations;
   dummy_.salt.assign(kSaltBytes, 0x5A);
   dummy_.hash.assign(kHashBytes, 0);
-  return true;
+  return {};
 }
 
 bool PasswordFile::check(std::string_view user, std::string_view password) const {
@@ -353,52 +339,42 @@ bool PasswordFile::check(std::string_view user, std::string_view password) const
   return verify_password(it->second, password);
 }
 
-bool read_file(const std::string& path, std::string& out, std::string& error) {
-  out.clear();
+util::Result<std::string> read_file(const std::string& path) {
+  std::string out;
   std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) {
-    error = path + ": " + errno_text(errno);
-    return false;
-  }
+  if (!f) return util::Error{path + ": " + errno_text(errno)};
   char buf[8192];
   size_t n;
   while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
   const bool failed = std::ferror(f) != 0;
   const int err = errno;
   std::fclose(f);
-  if (failed) {
-    error = path + ": " + errno_text(err);
-    out.clear();
-    return false;
-  }
-  return true;
+  if (failed) return util::Error{path + ": " + errno_text(err)};
+  return out;
 }
 
-bool set_user(const std::string& path, std::string_view user, std::string_view password,
-              uint32_t iterations, bool create, std::string& error) {
+util::Status set_user(const std::string& path, std::string_view user, std::string_view password,
+                      uint32_t iterations, bool create) {
   std::string why;
-  if (!valid_username(user, &why)) {
-    error = why;
-    return false;
-  }
+  if (!valid_username(user, &why)) return util::Error{why};
   if (password.empty()) {
-    error = "the password is empty";
-    return false;
+    return util::Error{"the password is empty"};
   }
   if (password.size() > kMaxCredentialBytes) {
-    error = "the password is longer than 65535 bytes";
-    return false;
+    return util::Error{"the password is longer than 65535 bytes"};
   }
   if (iterations == 0 || iterations > kMaxIterations) {
-    error = "the iteration count must be in 1.." + std::to_string(kMaxIterations);
-    return false;
+    return util::Error{"the iteration count must be in 1.." + std::to_string(kMaxIterations)};
   }
   std::string existing;
-  if (!create && !read_existing(path, existing, error)) return false;
+  if (!create) {
+    auto read = read_existing(path);
+    if (!read) return std::move(read).error();
+    existing = std::move(read).value();
+  }
   const std::string value = hash_password(password, iterations);
   if (value.empty()) {
-    error = "hashing the password failed (OpenSSL)";
-    return false;
+    return util::Error{"hashing the password failed (OpenSSL)"};
   }
   std::string out;
   out.reserve(existing.size() + user.size() + value.size() + 2);
@@ -413,12 +389,13 @@ bool set_user(const std::string& path, std::string_view user, std::string_view p
     out.append(line).append("\n");
   });
   if (!replaced) out.append(user).append(":").append(value).append("\n");
-  return write_atomically(path, out, error);
+  return write_atomically(path, out);
 }
 
-bool remove_user(const std::string& path, std::string_view user, std::string& error) {
-  std::string existing;
-  if (!read_existing(path, existing, error)) return false;
+util::Status remove_user(const std::string& path, std::string_view user) {
+  auto read = read_existing(path);
+  if (!read) return std::move(read).error();
+  const std::string& existing = *read;
   std::string out;
   out.reserve(existing.size());
   bool removed = false;
@@ -430,10 +407,9 @@ bool remove_user(const std::string& path, std::string_view user, std::string& er
     out.append(line).append("\n");
   });
   if (!removed) {
-    error = path + ": no user " + detail::quoted(user);
-    return false;
+    return util::Error{path + ": no user " + detail::quoted(user)};
   }
-  return write_atomically(path, out, error);
+  return write_atomically(path, out);
 }
 
 }  // namespace auth

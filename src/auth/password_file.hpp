@@ -3,7 +3,7 @@
 //   $7$<iterations>$<salt base64>$<hash base64>               (Mosquitto 2.x, read only)
 // Both are PBKDF2-HMAC-SHA512 over the raw password bytes and the decoded salt.
 // Lines starting with '#' (after optional blanks) and blank lines are ignored.
-// Nothing here throws for bad input: errors are returned as text.
+// Nothing here throws for bad input: errors come back as util::Error text.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "util/result.hpp"
 
 namespace auth {
 
@@ -35,8 +37,8 @@ struct PasswordHash {
   std::vector<unsigned char> hash;
 };
 
-// Parses "$pbkdf2-sha512$..." or "$7$...". On false, `error` says why.
-bool parse_password_hash(std::string_view encoded, PasswordHash& out, std::string& error);
+// Parses "$pbkdf2-sha512$..." or "$7$...". The error says why not.
+util::Result<PasswordHash> parse_password_hash(std::string_view encoded);
 
 // Hashes `password` with kSaltBytes fresh random bytes (RAND_bytes) into the
 // "$pbkdf2-sha512$..." form. Returns "" if iterations is outside
@@ -53,11 +55,11 @@ bool verify_password(std::string_view encoded, std::string_view password);
 // between threads for check().
 class PasswordFile {
  public:
-  // Reads and parses `path`. On false, `error` lists every bad line as
+  // Reads and parses `path`. On failure the error lists every bad line as
   // "<path>:<line>: <reason>", one per line, and the object is left empty.
-  bool load(const std::string& path, std::string& error);
+  util::Status load(const std::string& path);
   // Same over text already in memory; `source` names it in errors.
-  bool parse(std::string_view text, std::string_view source, std::string& error);
+  util::Status parse(std::string_view text, std::string_view source);
 
   // Whether `user` exists and `password` is theirs. An unknown user costs the
   // same PBKDF2 work as a known one, so timing does not reveal which names exist.
@@ -77,15 +79,15 @@ class PasswordFile {
 // this user; without it the file must exist and parse. The new contents go to
 // a temporary file in the same folder (mode 0600), are fsync'ed and renamed
 // over `path`, so readers see the old or the new file, never a partial one.
-bool set_user(const std::string& path, std::string_view user, std::string_view password,
-              uint32_t iterations, bool create, std::string& error);
+util::Status set_user(const std::string& path, std::string_view user, std::string_view password,
+                      uint32_t iterations, bool create);
 
-// Removes `user` from the file at `path`, atomically as above. False (with
-// `error`) if the file does not parse or has no such user.
-bool remove_user(const std::string& path, std::string_view user, std::string& error);
+// Removes `user` from the file at `path`, atomically as above. Fails if the
+// file does not parse or has no such user.
+util::Status remove_user(const std::string& path, std::string_view user);
 
-// Reads a whole file; false with "<path>: <strerror>" in `error`. Shared with
-// the ACL loader.
-bool read_file(const std::string& path, std::string& out, std::string& error);
+// Reads a whole file; the error is "<path>: <strerror>". Shared with the ACL
+// loader.
+util::Result<std::string> read_file(const std::string& path);
 
 }  // namespace auth

@@ -1,23 +1,11 @@
-// The two clocks the server uses, in milliseconds.
+// The broker's names for the server's two clocks (defined in util/clock.hpp).
 #pragma once
 
-#include <chrono>
-#include <cstdint>
+#include "util/clock.hpp"
 
 namespace broker {
 
-// Since the Unix epoch: message timestamps and Message Expiry.
-inline int64_t wall_clock_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-// A steady clock: keep-alive, timeouts, session expiry (Shard::now_ms()).
-inline int64_t monotonic_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+using util::monotonic_ms;
+using util::wall_clock_ms;
 
 }  // namespace broker

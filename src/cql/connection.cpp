@@ -189,7 +189,7 @@ Status Connection::handshake(const ConnectOptions& options) {
     auto r = query("USE " + options.keyspace);
     if (!r) return r.error();
   }
-  return Ok{};
+  return {};
 }
 
 // ---- stream ids -------------------------------------------------------------------------
@@ -294,7 +294,7 @@ Result<Response> Connection::roundtrip_internal(Opcode op, milliseconds timeout,
                                                 const Prepared* prepared) {
   auto stream = acquire(0, true);
   if (!stream) return stream.error();
-  Status st = Ok{};
+  Status st;
   switch (op) {
     case Opcode::Query:
       st = encode_query(out_, *stream, text, *params);

@@ -69,7 +69,7 @@ Status finish_frame(Writer& w, size_t start) {
     return make_error(Errc::TooLarge, "request does not fit the protocol's length fields");
   }
   w.patch_i32(start + 5, static_cast<int32_t>(body));
-  return Ok{};
+  return {};
 }
 
 Status bad_stream() {

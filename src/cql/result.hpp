@@ -5,7 +5,8 @@
 #include <cstdint>
 #include <string>
 #include <utility>
-#include <variant>
+
+#include "util/result.hpp"
 
 namespace cql {
 
@@ -61,32 +62,10 @@ inline Error make_error(Errc code, std::string message) {
   return Error{code, 0, std::move(message)};
 }
 
-struct Ok {};
-
-// A value or an Error. Deliberately small: ok(), value(), error(), operator->.
+// A value or an Error: util::Result with cql's typed Error (ok(), value(),
+// error(), operator->). Status: success without a value (`return {};`).
 template <class T>
-class [[nodiscard]] Result {
- public:
-  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}      // NOLINT: implicit
-  Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT: implicit
-
-  bool ok() const { return v_.index() == 0; }
-  explicit operator bool() const { return ok(); }
-
-  T& value() & { return std::get<0>(v_); }
-  const T& value() const& { return std::get<0>(v_); }
-  T&& value() && { return std::get<0>(std::move(v_)); }
-  const Error& error() const { return std::get<1>(v_); }
-
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-  T& operator*() & { return value(); }
-  const T& operator*() const& { return value(); }
-
- private:
-  std::variant<T, Error> v_;
-};
-
-using Status = Result<Ok>;
+using Result = util::Result<T, Error>;
+using Status = util::Result<void, Error>;
 
 }  // namespace cql

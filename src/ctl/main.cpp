@@ -22,6 +22,7 @@
 
 #include "mqttserver/v1/broker.grpc.pb.h"
 #include "published_packet.grpc.pb.h"
+#include "util/result.hpp"
 
 namespace {
 
@@ -106,16 +107,13 @@ struct Common {
   double timeout_s = 10;
 };
 
-std::shared_ptr<grpc::Channel> make_channel(const Common& c, std::string& error) {
+util::Result<std::shared_ptr<grpc::Channel>> make_channel(const Common& c) {
   std::shared_ptr<grpc::ChannelCredentials> creds;
   if (c.ca_file.empty()) {
     creds = grpc::InsecureChannelCredentials();
   } else {
     std::ifstream in(c.ca_file, std::ios::binary);
-    if (!in) {
-      error = "cannot read --ca " + c.ca_file;
-      return nullptr;
-    }
+    if (!in) return util::Error{"cannot read --ca " + c.ca_file};
     std::ostringstream ss;
     ss << in.rdbuf();
     grpc::SslCredentialsOptions ssl;
@@ -197,12 +195,12 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  std::string error;
-  auto channel = make_channel(common, error);
-  if (!channel) {
-    std::fprintf(stderr, "mqtt-server-ctl: %s\n", error.c_str());
+  auto made = make_channel(common);
+  if (!made) {
+    std::fprintf(stderr, "mqtt-server-ctl: %s\n", made.error().message.c_str());
     return 2;
   }
+  std::shared_ptr<grpc::Channel> channel = std::move(made).value();
   auto original = rpcserver::PublishedPacketService::NewStub(channel);
   auto broker = v1::BrokerService::NewStub(channel);
 

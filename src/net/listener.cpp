@@ -14,14 +14,14 @@
 
 namespace net {
 
-bool check_address(const std::string& addr, std::string& error) {
-  if (util::split_host_port(addr)) return true;
-  error = "invalid address '" + addr + "': expected IP:PORT, e.g. 127.0.0.1:8883 or [::1]:8883";
-  return false;
+util::Status check_address(const std::string& addr) {
+  if (util::split_host_port(addr)) return {};
+  return util::Error{"invalid address '" + addr +
+                     "': expected IP:PORT, e.g. 127.0.0.1:8883 or [::1]:8883"};
 }
 
-int open_listener(const std::string& addr, std::string& error) {
-  if (!check_address(addr, error)) return -1;
+util::Result<int> open_listener(const std::string& addr) {
+  if (auto checked = check_address(addr); !checked) return std::move(checked).error();
   const util::HostPort hp = *util::split_host_port(addr);
   const std::string& host = hp.host;
   const std::string& port = hp.port;
@@ -32,30 +32,29 @@ int open_listener(const std::string& addr, std::string& error) {
   addrinfo* res = nullptr;
   if (int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res);
       rc != 0) {
-    error = "invalid address '" + addr + "': " + gai_strerror(rc);
-    return -1;
+    return util::Error{"invalid address '" + addr + "': " + gai_strerror(rc)};
   }
   int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    error = std::string("cannot create socket: ") + std::strerror(errno);
+    util::Error error{std::string("cannot create socket: ") + std::strerror(errno)};
     freeaddrinfo(res);
-    return -1;
+    return error;
   }
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (bind(fd, res->ai_addr, res->ai_addrlen) != 0) {
     int e = errno;
-    error = "cannot listen on " + addr + ": " + std::strerror(e) +
-            (e == EADDRINUSE ? " (another process is using this port)" : "");
+    util::Error error{"cannot listen on " + addr + ": " + std::strerror(e) +
+                      (e == EADDRINUSE ? " (another process is using this port)" : "")};
     freeaddrinfo(res);
     ::close(fd);
-    return -1;
+    return error;
   }
   freeaddrinfo(res);
   if (listen(fd, 4096) != 0) {
-    error = "cannot listen on " + addr + ": " + std::strerror(errno);
+    util::Error error{"cannot listen on " + addr + ": " + std::strerror(errno)};
     ::close(fd);
-    return -1;
+    return error;
   }
   return fd;
 }

@@ -6,21 +6,16 @@
 
 namespace net {
 
-std::unique_ptr<Listener> Listener::open(const ListenerConfig& config, std::string& error) {
+util::Result<std::unique_ptr<Listener>> Listener::open(const ListenerConfig& config) {
   std::unique_ptr<Listener> l(new Listener(config));
   if (l->tls()) {
-    std::shared_ptr<const TlsContext> ctx = l->make_tls(error);
-    if (!ctx) {
-      error = l->where() + error;
-      return nullptr;
-    }
-    l->tls_.store(std::move(ctx));
+    auto ctx = l->make_tls();
+    if (!ctx) return util::Error{l->where() + ctx.error().message};
+    l->tls_.store(std::move(ctx).value());
   }
-  l->fd_ = open_listener(config.address, error);
-  if (l->fd_ < 0) {
-    error = l->where() + error;
-    return nullptr;
-  }
+  auto fd = open_listener(config.address);
+  if (!fd) return util::Error{l->where() + fd.error().message};
+  l->fd_ = *fd;
   l->bound_ = local_address(l->fd_);
   return l;
 }
@@ -48,21 +43,24 @@ std::string Listener::where() const {
   return config_.origin + ": listener " + config_.address + ": ";
 }
 
-std::shared_ptr<const TlsContext> Listener::make_tls(std::string& error) const {
+util::Result<std::shared_ptr<const TlsContext>> Listener::make_tls() const {
   auto ctx = std::make_shared<TlsContext>();
-  if (!ctx->load(config_.cert_file, config_.key_file, error)) return nullptr;
-  if (!config_.ca_file.empty() &&
-      !ctx->verify_clients(config_.ca_file, config_.require_certificate, error)) {
-    return nullptr;
+  if (auto loaded = ctx->load(config_.cert_file, config_.key_file); !loaded) {
+    return std::move(loaded).error();
   }
-  return ctx;
+  if (!config_.ca_file.empty()) {
+    if (auto verify = ctx->verify_clients(config_.ca_file, config_.require_certificate); !verify) {
+      return std::move(verify).error();
+    }
+  }
+  return std::shared_ptr<const TlsContext>(std::move(ctx));
 }
 
-bool Listener::reload_tls(std::string& error) {
-  std::shared_ptr<const TlsContext> ctx = make_tls(error);
-  if (!ctx) return false;
-  tls_.store(std::move(ctx));
-  return true;
+util::Status Listener::reload_tls() {
+  auto ctx = make_tls();
+  if (!ctx) return std::move(ctx).error();
+  tls_.store(std::move(ctx).value());
+  return {};
 }
 
 }  // namespace net

@@ -15,9 +15,9 @@ namespace net {
 
 class Listener {
  public:
-  // Loads TLS (for a TLS listener) and binds; on failure returns null with a
-  // one-line `error` that names the listener's origin when it has one.
-  static std::unique_ptr<Listener> open(const ListenerConfig& config, std::string& error);
+  // Loads TLS (for a TLS listener) and binds; on failure a one-line error
+  // that names the listener's origin when it has one.
+  static util::Result<std::unique_ptr<Listener>> open(const ListenerConfig& config);
   ~Listener();
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
@@ -42,8 +42,8 @@ class Listener {
   std::shared_ptr<const TlsContext> tls_context() const { return tls_.load(); }
   // Loads the certificate, key (and CA file) again into a new context and
   // swaps it in for new connections; on failure keeps the current one and
-  // returns false with `error`.
-  bool reload_tls(std::string& error);
+  // says why.
+  util::Status reload_tls();
 
   // Counts a new connection; false (and nothing counted) when this listener's
   // max_connections is reached.
@@ -57,7 +57,7 @@ class Listener {
 
  private:
   explicit Listener(const ListenerConfig& config) : config_(config) {}
-  std::shared_ptr<const TlsContext> make_tls(std::string& error) const;
+  util::Result<std::shared_ptr<const TlsContext>> make_tls() const;
   std::string where() const;  // "FILE:LINE: listener ADDR: " or ""
 
   ListenerConfig config_;

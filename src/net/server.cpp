@@ -21,7 +21,7 @@ Server::~Server() {
   broker_.reset();
 }
 
-bool Server::open(const ServerOptions& opts, std::string& error) {
+util::Status Server::open(const ServerOptions& opts) {
   std::vector<ListenerConfig> configs = opts.listeners;
   if (configs.empty()) configs.push_back(flags_listener(opts));
   for (const std::string* addr : {&opts.ws_addr, &opts.wss_addr}) {
@@ -38,9 +38,9 @@ bool Server::open(const ServerOptions& opts, std::string& error) {
     configs.push_back(std::move(ws));
   }
   for (const ListenerConfig& config : configs) {
-    std::unique_ptr<Listener> l = Listener::open(config, error);
-    if (!l) return false;
-    listeners_.push_back(std::move(l));
+    auto l = Listener::open(config);
+    if (!l) return std::move(l).error();
+    listeners_.push_back(std::move(l).value());
   }
   std::vector<Listener*> listeners;
   for (auto& l : listeners_) listeners.push_back(l.get());
@@ -55,7 +55,7 @@ bool Server::open(const ServerOptions& opts, std::string& error) {
   }
   broker_ = std::make_unique<broker::Broker>(opts.broker, std::move(wakers));
   for (int i = 0; i < n; ++i) workers_[static_cast<size_t>(i)]->set_shard(&broker_->shard(i));
-  return true;
+  return {};
 }
 
 void Server::start() {

@@ -10,6 +10,7 @@
 #include "net/listener_config.hpp"
 #include "net/listeners.hpp"
 #include "net/worker.hpp"
+#include "util/result.hpp"
 
 namespace net {
 
@@ -43,9 +44,8 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Loads TLS and binds every listener; on failure returns false with a
-  // one-line `error`.
-  bool open(const ServerOptions& opts, std::string& error);
+  // Loads TLS and binds every listener; on failure a one-line error.
+  util::Status open(const ServerOptions& opts);
   // Starts the worker threads.
   void start();
   // Stops the workers, closes every connection, and joins.

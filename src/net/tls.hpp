@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "util/result.hpp"
+
 namespace net {
 
 // The calling thread's first OpenSSL error as text (the queue is cleared), or
@@ -18,12 +20,12 @@ class TlsContext {
   TlsContext(const TlsContext&) = delete;
   TlsContext& operator=(const TlsContext&) = delete;
 
-  // Loads the certificate chain and private key; on failure returns false and
-  // sets `error` to one line naming the file and the cause.
-  bool load(const std::string& cert_file, const std::string& key_file, std::string& error);
+  // Loads the certificate chain and private key; the error is one line naming
+  // the file and the cause.
+  util::Status load(const std::string& cert_file, const std::string& key_file);
   // Asks clients for a certificate and verifies it against `ca_file`; with
   // `require`, a client without a valid one fails the handshake.
-  bool verify_clients(const std::string& ca_file, bool require, std::string& error);
+  util::Status verify_clients(const std::string& ca_file, bool require);
   SSL_CTX* get() const { return ctx_; }
 
  private:

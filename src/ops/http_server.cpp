@@ -13,42 +13,30 @@
 #include <cstring>
 #include <thread>
 
+#include "util/host_port.hpp"
+
 namespace ops {
 
-bool parse_ip_port(const std::string& addr, std::string& ip, int& port, std::string& error) {
-  std::string host, port_text;
-  if (!addr.empty() && addr[0] == '[') {
-    const size_t close = addr.find(']');
-    if (close == std::string::npos || close + 1 >= addr.size() || addr[close + 1] != ':') {
-      error = "'" + addr + "' is not IP:PORT ([IPv6]:PORT for IPv6)";
-      return false;
-    }
-    host = addr.substr(1, close - 1);
-    port_text = addr.substr(close + 2);
-  } else {
-    const size_t colon = addr.rfind(':');
-    if (colon == std::string::npos || addr.find(':') != colon) {
-      error = "'" + addr + "' is not IP:PORT ([IPv6]:PORT for IPv6)";
-      return false;
-    }
-    host = addr.substr(0, colon);
-    port_text = addr.substr(colon + 1);
+util::Result<IpPort> parse_ip_port(const std::string& addr) {
+  const bool v6 = !addr.empty() && addr[0] == '[';
+  const std::optional<util::HostPortText> parts = util::split_at_port(addr);
+  // Without brackets only one ':' (an IPv6 address needs them here).
+  if (!parts || (!v6 && parts->host.find(':') != std::string_view::npos)) {
+    return util::Error{"'" + addr + "' is not IP:PORT ([IPv6]:PORT for IPv6)"};
   }
+  const std::string host(parts->host);
+  const std::string_view port_text = parts->port;
   in6_addr buf{};
-  const bool v6 = addr[0] == '[';
   if (inet_pton(v6 ? AF_INET6 : AF_INET, host.c_str(), &buf) != 1) {
-    error = "'" + addr + "': '" + host + "' is not a numeric IP address";
-    return false;
+    return util::Error{"'" + addr + "': '" + host + "' is not a numeric IP address"};
   }
   int p = 0;
   auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), p);
   if (ec != std::errc() || end != port_text.data() + port_text.size() || p < 1 || p > 65535) {
-    error = "'" + addr + "': port '" + port_text + "' is not a number from 1 to 65535";
-    return false;
+    return util::Error{"'" + addr + "': port '" + std::string(port_text) +
+                       "' is not a number from 1 to 65535"};
   }
-  ip = host;
-  port = p;
-  return true;
+  return IpPort{host, p};
 }
 
 struct HttpServer::Impl {
@@ -56,14 +44,12 @@ struct HttpServer::Impl {
   std::thread thread;
 };
 
-std::unique_ptr<HttpServer> HttpServer::start(const std::string& addr, HttpHandlers handlers,
-                                              std::string& error) {
-  std::string ip;
-  int port = 0;
-  if (!parse_ip_port(addr, ip, port, error)) {
-    error = "--http-addr " + error;
-    return nullptr;
-  }
+util::Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& addr,
+                                                            HttpHandlers handlers) {
+  const util::Result<IpPort> where = parse_ip_port(addr);
+  if (!where) return util::Error{"--http-addr " + where.error().message};
+  const std::string& ip = where->ip;
+  const int port = where->port;
   std::unique_ptr<HttpServer> self(new HttpServer);
   self->impl_ = std::make_unique<Impl>();
   self->address_ = addr;
@@ -105,9 +91,8 @@ std::unique_ptr<HttpServer> HttpServer::start(const std::string& addr, HttpHandl
   errno = 0;
   if (!svr.bind_to_port(ip, port)) {
     const int err = errno;
-    error = "cannot listen on --http-addr " + addr + ": " +
-            (err != 0 ? std::strerror(err) : "bind failed");
-    return nullptr;
+    return util::Error{"cannot listen on --http-addr " + addr + ": " +
+                       (err != 0 ? std::strerror(err) : "bind failed")};
   }
   self->impl_->thread = std::thread([&svr] { svr.listen_after_bind(); });
   // stop() only works once the accept loop runs: wait for it, so that an early

@@ -7,11 +7,18 @@
 #include <memory>
 #include <string>
 
+#include "util/result.hpp"
+
 namespace ops {
 
-// Splits "IP:PORT" or "[IPv6]:PORT" (numeric addresses only, port 1-65535).
-// False with a one-line `error` otherwise.
-bool parse_ip_port(const std::string& addr, std::string& ip, int& port, std::string& error);
+struct IpPort {
+  std::string ip;  // without brackets
+  int port = 0;
+};
+
+// Splits "IP:PORT" or "[IPv6]:PORT" (numeric addresses only, port 1-65535);
+// otherwise a one-line error.
+util::Result<IpPort> parse_ip_port(const std::string& addr);
 
 struct HttpHandlers {
   std::function<std::string()> metrics;  // the /metrics page
@@ -21,10 +28,10 @@ struct HttpHandlers {
 
 class HttpServer {
  public:
-  // Binds `addr` and starts serving. Returns null with a one-line `error` when
-  // the address is bad or cannot be bound (in use, not local...).
-  static std::unique_ptr<HttpServer> start(const std::string& addr, HttpHandlers handlers,
-                                           std::string& error);
+  // Binds `addr` and starts serving. A one-line error when the address is bad
+  // or cannot be bound (in use, not local...).
+  static util::Result<std::unique_ptr<HttpServer>> start(const std::string& addr,
+                                                         HttpHandlers handlers);
   ~HttpServer();  // stops serving and joins its threads
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

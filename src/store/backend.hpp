@@ -40,19 +40,17 @@ class Backend {
   // A short name for logs ("embedded RocksDB in ./data", "Cassandra at host:port").
   virtual std::string describe() const = 0;
   // Opens the database. An embedded store that cannot open is a start-up
-  // error; a remote one returns true and connects lazily (see write()).
-  virtual bool open(std::string& error) = 0;
-  // Writes the set; what was written is erased from it. Returns false with
-  // `error` set when something remains (the caller keeps it and retries).
-  virtual bool write(WriteSet& ws, std::string& error) = 0;
+  // error; a remote one succeeds and connects lazily (see write()).
+  virtual util::Status open() = 0;
+  // Writes the set; what was written is erased from it. Fails when
+  // something remains (the caller keeps it and retries).
+  virtual util::Status write(WriteSet& ws) = 0;
   virtual ReadStatus read(std::string_view device_id, std::string_view topic, Record& out) = 0;
   // Start-up loads of retained messages and persistent sessions (encoded with
-  // store/session_codec.hpp). False with `error` when the data cannot be read now.
-  virtual bool load_retained(const std::function<void(const StoredRetained&)>& fn,
-                             std::string& error) = 0;
-  virtual bool load_sessions(
-      const std::function<void(std::string_view client_id, std::string_view snapshot)>& fn,
-      std::string& error) = 0;
+  // store/session_codec.hpp). Fails when the data cannot be read now.
+  virtual util::Status load_retained(const std::function<void(const StoredRetained&)>& fn) = 0;
+  virtual util::Status load_sessions(
+      const std::function<void(std::string_view client_id, std::string_view snapshot)>& fn) = 0;
   virtual void close() {}
 };
 

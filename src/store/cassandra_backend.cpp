@@ -1,4 +1,5 @@
 #include "store/cassandra_backend.hpp"
+#include "util/clock.hpp"
 #include "util/text.hpp"
 
 #include <spdlog/spdlog.h>
@@ -76,9 +77,8 @@ std::string host_port(const ContactPoint& p) {
 
 }  // namespace
 
-bool parse_contact_points(std::string_view text, std::vector<ContactPoint>& out,
-                          std::string& error) {
-  out.clear();
+util::Result<std::vector<ContactPoint>> parse_contact_points(std::string_view text) {
+  std::vector<ContactPoint> out;
   while (true) {
     const size_t comma = text.find(',');
     std::string_view item = trim(text.substr(0, comma));
@@ -87,15 +87,13 @@ bool parse_contact_points(std::string_view text, std::vector<ContactPoint>& out,
     if (item.starts_with('[')) {  // [v6]:port or [v6]
       const size_t close = item.find(']');
       if (close == std::string_view::npos) {
-        error = "bad Cassandra address '" + std::string(item) + "': missing ']'";
-        return false;
+        return util::Error{"bad Cassandra address '" + std::string(item) + "': missing ']'"};
       }
       host = item.substr(1, close - 1);
       std::string_view rest = item.substr(close + 1);
       if (!rest.empty()) {
         if (rest.front() != ':') {
-          error = "bad Cassandra address '" + std::string(item) + "'";
-          return false;
+          return util::Error{"bad Cassandra address '" + std::string(item) + "'"};
         }
         port = rest.substr(1);
       }
@@ -105,13 +103,13 @@ bool parse_contact_points(std::string_view text, std::vector<ContactPoint>& out,
       port = item.substr(colon + 1);
     }
     if (host.empty()) {
-      error = "bad Cassandra address '" + std::string(item) + "': no host (want host:port)";
-      return false;
+      return util::Error{"bad Cassandra address '" + std::string(item) +
+                         "': no host (want host:port)"};
     }
     if (!port.empty() || (item.ends_with(':'))) {
       if (!parse_port(port, p.port)) {
-        error = "bad Cassandra address '" + std::string(item) + "': port must be 1-65535";
-        return false;
+        return util::Error{"bad Cassandra address '" + std::string(item) +
+                           "': port must be 1-65535"};
       }
     }
     p.host = std::string(host);
@@ -119,7 +117,7 @@ bool parse_contact_points(std::string_view text, std::vector<ContactPoint>& out,
     if (comma == std::string_view::npos) break;
     text.remove_prefix(comma + 1);
   }
-  return true;
+  return out;
 }
 
 std::optional<cql::Consistency> parse_consistency(std::string_view name) {
@@ -140,36 +138,32 @@ const char* consistency_name(cql::Consistency c) {
   return "UNKNOWN";
 }
 
-bool validate(const CassandraOptions& o, std::string& error) {
+util::Status validate(const CassandraOptions& o) {
   if (o.hosts.empty()) {
-    error = "no Cassandra contact point (-d host:port[,host:port...])";
-    return false;
+    return util::Error{"no Cassandra contact point (-d host:port[,host:port...])"};
   }
   const bool ks_ok = !o.keyspace.empty() && o.keyspace.size() <= 48 &&
                      std::all_of(o.keyspace.begin(), o.keyspace.end(), [](char c) {
                        return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
                      });
   if (!ks_ok) {
-    error = "bad Cassandra keyspace '" + o.keyspace + "': 1-48 letters, digits or '_'";
-    return false;
+    return util::Error{"bad Cassandra keyspace '" + o.keyspace + "': 1-48 letters, digits or '_'"};
   }
   const std::string_view r = trim(o.replication);
   if (r.size() < 2 || r.front() != '{' || r.back() != '}' ||
       r.find(';') != std::string_view::npos) {
-    error = "bad Cassandra replication '" + o.replication +
-            "': want a CQL map such as {'class': 'SimpleStrategy', 'replication_factor': 1}";
-    return false;
+    return util::Error{
+        "bad Cassandra replication '" + o.replication +
+        "': want a CQL map such as {'class': 'SimpleStrategy', 'replication_factor': 1}"};
   }
   if (o.connect_timeout.count() <= 0 || o.request_timeout.count() <= 0 ||
       o.read_timeout.count() <= 0) {
-    error = "Cassandra timeouts must be positive";
-    return false;
+    return util::Error{"Cassandra timeouts must be positive"};
   }
   if (o.max_in_flight < 1 || o.max_in_flight > 32768) {
-    error = "Cassandra in-flight requests must be 1-32768";
-    return false;
+    return util::Error{"Cassandra in-flight requests must be 1-32768"};
   }
-  return true;
+  return {};
 }
 
 // ---- life cycle -----------------------------------------------------------------------------
@@ -191,9 +185,9 @@ std::string CassandraBackend::describe() const {
          consistency_name(options_.consistency) + ")";
 }
 
-bool CassandraBackend::open(std::string& error) {
+util::Status CassandraBackend::open() {
   // Nothing to connect yet: an unreachable Cassandra must not hold up the broker.
-  return validate(options_, error);
+  return validate(options_);
 }
 
 void CassandraBackend::close() {
@@ -223,9 +217,9 @@ std::vector<std::string> CassandraBackend::schema_statements() const {
   };
 }
 
-CassandraBackend::ConnPtr CassandraBackend::connect_any(milliseconds connect_timeout,
-                                                        milliseconds request_timeout, size_t& next,
-                                                        std::string& error) {
+util::Result<CassandraBackend::ConnPtr> CassandraBackend::connect_any(milliseconds connect_timeout,
+                                                                      milliseconds request_timeout,
+                                                                      size_t& next) {
   std::string failures;
   const size_t n = options_.hosts.size();
   for (size_t k = 0; k < n; ++k) {
@@ -250,11 +244,10 @@ CassandraBackend::ConnPtr CassandraBackend::connect_any(milliseconds connect_tim
                     ? r.error().message
                     : host_port(p) + ": " + r.error().to_string();
   }
-  error = "cannot connect (" + failures + ")";
-  return nullptr;
+  return util::Error{"cannot connect (" + failures + ")"};
 }
 
-bool CassandraBackend::create_schema(cql::Connection& conn, std::string& error) {
+util::Status CassandraBackend::create_schema(cql::Connection& conn) {
   for (const std::string& stmt : schema_statements()) {
     auto r = conn.query(stmt);
     if (!r && stmt.starts_with(kAddRetainedV5Columns) && r.error().code == cql::Errc::Server &&
@@ -262,12 +255,11 @@ bool CassandraBackend::create_schema(cql::Connection& conn, std::string& error) 
       continue;  // the columns are there already
     }
     if (!r) {
-      error = "cannot create the schema (" + stmt.substr(0, stmt.find(" (")) +
-              "): " + r.error().to_string();
-      return false;
+      return util::Error{"cannot create the schema (" + stmt.substr(0, stmt.find(" (")) +
+                         "): " + r.error().to_string()};
     }
   }
-  return true;
+  return {};
 }
 
 // ---- writes (store thread) --------------------------------------------------------------------
@@ -280,7 +272,7 @@ int64_t CassandraBackend::next_timestamp_us() {
   return last_timestamp_us_;
 }
 
-bool CassandraBackend::prepare_writes(std::string& error) {
+util::Status CassandraBackend::prepare_writes() {
   const std::string& t = table_prefix_;
   const std::pair<cql::Connection::PreparedPtr*, std::string> wanted[] = {
       {&stmts_.put_latest, "INSERT INTO " + t +
@@ -297,40 +289,40 @@ bool CassandraBackend::prepare_writes(std::string& error) {
   for (const auto& [slot, cql_text] : wanted) {
     auto r = writer_->prepare(cql_text);
     if (!r) {
-      error = "cannot prepare '" + cql_text + "': " + r.error().to_string();
       stmts_valid_ = false;
-      return false;
+      return util::Error{"cannot prepare '" + cql_text + "': " + r.error().to_string()};
     }
     *slot = *r;
   }
   stmts_valid_ = true;
-  return true;
+  return {};
 }
 
-bool CassandraBackend::ensure_writer(std::string& error) {
+util::Status CassandraBackend::ensure_writer() {
   if (writer_ && writer_->is_open()) {
-    if (stmts_valid_ || prepare_writes(error)) return true;
+    if (stmts_valid_) return {};
+    util::Status prepared = prepare_writes();
+    if (prepared) return {};
     writer_.reset();  // the next try reconnects and re-creates the schema
-    return false;
+    return prepared;
   }
   writer_.reset();
   stmts_valid_ = false;
-  ConnPtr conn =
-      connect_any(options_.connect_timeout, options_.request_timeout, writer_next_host_, error);
-  if (!conn) return false;
-  if (!create_schema(*conn, error)) return false;
-  writer_ = std::move(conn);
-  if (!prepare_writes(error)) {
+  auto conn = connect_any(options_.connect_timeout, options_.request_timeout, writer_next_host_);
+  if (!conn) return std::move(conn).error();
+  if (auto schema = create_schema(**conn); !schema) return schema;
+  writer_ = std::move(conn).value();
+  if (auto prepared = prepare_writes(); !prepared) {
     writer_.reset();
-    return false;
+    return prepared;
   }
   spdlog::debug("store: writing to {} via {}", options_.keyspace,
                 host_port(options_.hosts[writer_next_host_]));
-  return true;
+  return {};
 }
 
-bool CassandraBackend::write(WriteSet& ws, std::string& error) {
-  if (ws.empty()) return true;
+util::Status CassandraBackend::write(WriteSet& ws) {
+  if (ws.empty()) return {};
 
   // One operation per entry; the tag of a request is its index here.
   std::vector<Batch::iterator> latest;
@@ -414,9 +406,7 @@ bool CassandraBackend::write(WriteSet& ws, std::string& error) {
       p.values = v;
       return conn.submit_execute(*stmts_.del_session, p, i);
     }
-    const int64_t now_ms = std::chrono::duration_cast<milliseconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count();
+    const int64_t now_ms = util::wall_clock_ms();
     const std::string ts = cql::encode_bigint(now_ms);
     const cql::Value v[] = {cql::Value::of(client_id), cql::Value::of(*snapshot),
                             cql::Value::of(ts)};
@@ -428,8 +418,8 @@ bool CassandraBackend::write(WriteSet& ws, std::string& error) {
   // restarted): then one more pass on a new connection before reporting.
   for (int pass = 0; pass < 2; ++pass) {
     const bool reused = writer_ && writer_->is_open();
-    if (std::string e; !ensure_writer(e)) {
-      first_error = std::move(e);
+    if (auto writer = ensure_writer(); !writer) {
+      first_error = std::move(writer).error().message;
       break;
     }
     cql::Connection& conn = *writer_;
@@ -486,10 +476,9 @@ bool CassandraBackend::write(WriteSet& ws, std::string& error) {
     spdlog::error("store: {} refused {} values for good; dropped them (first: {})", describe(),
                   dropped, first_dropped);
   }
-  if (left == 0) return true;
-  error = std::to_string(left) + " of " + std::to_string(total) +
-          " writes failed: " + (first_error.empty() ? "connection lost" : first_error);
-  return false;
+  if (left == 0) return {};
+  return util::Error{std::to_string(left) + " of " + std::to_string(total) +
+                     " writes failed: " + (first_error.empty() ? "connection lost" : first_error)};
 }
 
 // ---- reads (API threads) ----------------------------------------------------------------------
@@ -505,14 +494,14 @@ ReadStatus CassandraBackend::read(std::string_view device_id, std::string_view t
       // While Cassandra is down, callers get Unavailable at once, not after a
       // connect timeout each.
       if (Clock::now() < reader_retry_at_) return ReadStatus::Unavailable;
-      std::string error;
-      reader_ = connect_any(std::min(options_.connect_timeout, options_.read_timeout),
-                            options_.read_timeout, reader_next_host_, error);
-      if (!reader_) {
+      auto conn = connect_any(std::min(options_.connect_timeout, options_.read_timeout),
+                              options_.read_timeout, reader_next_host_);
+      if (!conn) {
         reader_retry_at_ = Clock::now() + milliseconds(1000);
-        spdlog::debug("store: read from Cassandra: {}", error);
+        spdlog::debug("store: read from Cassandra: {}", conn.error().message);
         return ReadStatus::Unavailable;
       }
+      reader_ = std::move(conn).value();
     }
     if (!select_latest_) {
       auto p = reader_->prepare(select);
@@ -552,20 +541,20 @@ ReadStatus CassandraBackend::read(std::string_view device_id, std::string_view t
 
 // ---- start-up loads ---------------------------------------------------------------------------
 
-CassandraBackend::ConnPtr CassandraBackend::open_loader(std::string& error) {
+util::Result<CassandraBackend::ConnPtr> CassandraBackend::open_loader() {
   size_t next = 0;
-  ConnPtr conn = connect_any(options_.connect_timeout, options_.request_timeout, next, error);
-  if (!conn) return nullptr;
+  auto conn = connect_any(options_.connect_timeout, options_.request_timeout, next);
+  if (!conn) return conn;
   // A first start on a fresh cluster finds no tables: create them now.
-  if (!create_schema(*conn, error)) return nullptr;
+  if (auto schema = create_schema(**conn); !schema) return std::move(schema).error();
   return conn;
 }
 
-bool CassandraBackend::scan(std::string_view cql_text, int32_t page_size,
-                            const std::function<void(const cql::Rows&, size_t row)>& fn,
-                            std::string& error) {
-  ConnPtr conn = open_loader(error);
-  if (!conn) return false;
+util::Status CassandraBackend::scan(std::string_view cql_text, int32_t page_size,
+                                    const std::function<void(const cql::Rows&, size_t row)>& fn) {
+  auto loader = open_loader();
+  if (!loader) return std::move(loader).error();
+  ConnPtr conn = std::move(loader).value();
   std::string paging;
   while (true) {
     cql::QueryParams p;
@@ -574,57 +563,52 @@ bool CassandraBackend::scan(std::string_view cql_text, int32_t page_size,
     if (!paging.empty()) p.paging_state = paging;
     auto rows = cql::as_rows(conn->query(cql_text, p));
     if (!rows) {
-      error = rows.error().to_string();
-      return false;
+      return util::Error{rows.error().to_string()};
     }
     for (size_t r = 0; r < static_cast<size_t>(rows->row_count); ++r) fn(*rows, r);
     const auto& md = rows->metadata;
     if (!(md.flags & cql::rows_flag::kHasMorePages) || !md.paging_state ||
         md.paging_state->empty()) {
-      return true;
+      return {};
     }
     paging = *md.paging_state;
   }
 }
 
-bool CassandraBackend::load_retained(const std::function<void(const StoredRetained&)>& fn,
-                                     std::string& error) {
-  return scan(
-      "SELECT topic, qos, payload, updatetime, properties, expiry FROM " + table_prefix_ +
-          "retained",
-      1000,
-      [&](const cql::Rows& rows, size_t r) {
-        if (rows.columns() < 6) return;
-        const auto& topic = rows.at(r, 0);
-        const auto& payload = rows.at(r, 2);
-        if (!topic || !payload || payload->empty()) return;
-        StoredRetained s{*topic, *payload, 0, 0, {}};
-        if (const auto& q = rows.at(r, 1)) {
-          s.qos = static_cast<uint8_t>(std::clamp(cql::decode_int(*q).value_or(0), 0, 2));
-        }
-        if (const auto& ts = rows.at(r, 3)) s.updated_ms = cql::decode_bigint(*ts).value_or(0);
-        if (const auto& props = rows.at(r, 4)) s.meta.properties = *props;
-        if (const auto& expiry = rows.at(r, 5)) {
-          s.meta.has_expiry = true;
-          s.meta.expiry_interval_s = static_cast<uint32_t>(cql::decode_int(*expiry).value_or(0));
-        }
-        fn(s);
-      },
-      error);
+util::Status CassandraBackend::load_retained(const std::function<void(const StoredRetained&)>& fn) {
+  return scan("SELECT topic, qos, payload, updatetime, properties, expiry FROM " + table_prefix_ +
+                  "retained",
+              1000, [&](const cql::Rows& rows, size_t r) {
+                if (rows.columns() < 6) return;
+                const auto& topic = rows.at(r, 0);
+                const auto& payload = rows.at(r, 2);
+                if (!topic || !payload || payload->empty()) return;
+                StoredRetained s{*topic, *payload, 0, 0, {}};
+                if (const auto& q = rows.at(r, 1)) {
+                  s.qos = static_cast<uint8_t>(std::clamp(cql::decode_int(*q).value_or(0), 0, 2));
+                }
+                if (const auto& ts = rows.at(r, 3))
+                  s.updated_ms = cql::decode_bigint(*ts).value_or(0);
+                if (const auto& props = rows.at(r, 4)) s.meta.properties = *props;
+                if (const auto& expiry = rows.at(r, 5)) {
+                  s.meta.has_expiry = true;
+                  s.meta.expiry_interval_s =
+                      static_cast<uint32_t>(cql::decode_int(*expiry).value_or(0));
+                }
+                fn(s);
+              });
 }
 
-bool CassandraBackend::load_sessions(
-    const std::function<void(std::string_view, std::string_view)>& fn, std::string& error) {
+util::Status CassandraBackend::load_sessions(
+    const std::function<void(std::string_view, std::string_view)>& fn) {
   // Snapshots carry queued messages: smaller pages.
-  return scan(
-      "SELECT client_id, snapshot FROM " + table_prefix_ + "sessions", 100,
-      [&](const cql::Rows& rows, size_t r) {
-        if (rows.columns() < 2) return;
-        const auto& id = rows.at(r, 0);
-        const auto& snap = rows.at(r, 1);
-        if (id && snap) fn(*id, *snap);
-      },
-      error);
+  return scan("SELECT client_id, snapshot FROM " + table_prefix_ + "sessions", 100,
+              [&](const cql::Rows& rows, size_t r) {
+                if (rows.columns() < 2) return;
+                const auto& id = rows.at(r, 0);
+                const auto& snap = rows.at(r, 1);
+                if (id && snap) fn(*id, *snap);
+              });
 }
 
 }  // namespace store

@@ -54,13 +54,12 @@ struct CassandraOptions {
 };
 
 // "host:port[,host:port...]"; the port defaults to 9042; IPv6 as "[::1]:9042".
-bool parse_contact_points(std::string_view text, std::vector<ContactPoint>& out,
-                          std::string& error);
+util::Result<std::vector<ContactPoint>> parse_contact_points(std::string_view text);
 // "ONE", "local_quorum", "LOCAL-QUORUM", ... (case and '-'/'_' do not matter).
 std::optional<cql::Consistency> parse_consistency(std::string_view name);
 const char* consistency_name(cql::Consistency c);
 // Checks the keyspace name, the replication map and the timeouts.
-bool validate(const CassandraOptions& options, std::string& error);
+util::Status validate(const CassandraOptions& options);
 
 class CassandraBackend : public Backend {
  public:
@@ -69,14 +68,12 @@ class CassandraBackend : public Backend {
 
   std::string describe() const override;
   // Checks the options only; never connects (see write()).
-  bool open(std::string& error) override;
-  bool write(WriteSet& ws, std::string& error) override;
+  util::Status open() override;
+  util::Status write(WriteSet& ws) override;
   ReadStatus read(std::string_view device_id, std::string_view topic, Record& out) override;
-  bool load_retained(const std::function<void(const StoredRetained&)>& fn,
-                     std::string& error) override;
-  bool load_sessions(
-      const std::function<void(std::string_view client_id, std::string_view snapshot)>& fn,
-      std::string& error) override;
+  util::Status load_retained(const std::function<void(const StoredRetained&)>& fn) override;
+  util::Status load_sessions(const std::function<void(std::string_view client_id,
+                                                      std::string_view snapshot)>& fn) override;
   void close() override;
 
   // The CQL statements, for tests and docs.
@@ -89,17 +86,17 @@ class CassandraBackend : public Backend {
   };
 
   // Tries the contact points in turn from `next` (left at the one that
-  // answered); null with `error` naming every failure.
-  ConnPtr connect_any(std::chrono::milliseconds connect_timeout,
-                      std::chrono::milliseconds request_timeout, size_t& next, std::string& error);
-  bool create_schema(cql::Connection& conn, std::string& error);
-  bool ensure_writer(std::string& error);
-  bool prepare_writes(std::string& error);
+  // answered); the error names every failure.
+  util::Result<ConnPtr> connect_any(std::chrono::milliseconds connect_timeout,
+                                    std::chrono::milliseconds request_timeout, size_t& next);
+  util::Status create_schema(cql::Connection& conn);
+  util::Status ensure_writer();
+  util::Status prepare_writes();
   int64_t next_timestamp_us();
-  // A loader connection (schema created), or null with `error`.
-  ConnPtr open_loader(std::string& error);
-  bool scan(std::string_view cql, int32_t page_size,
-            const std::function<void(const cql::Rows&, size_t row)>& fn, std::string& error);
+  // A loader connection (schema created), or why not.
+  util::Result<ConnPtr> open_loader();
+  util::Status scan(std::string_view cql, int32_t page_size,
+                    const std::function<void(const cql::Rows&, size_t row)>& fn);
 
   CassandraOptions options_;
   std::string table_prefix_;  // "keyspace."

@@ -8,7 +8,7 @@ namespace store {
 
 class NullStore : public Store {
  public:
-  bool start(std::string&) override { return true; }
+  util::Status start() override { return {}; }
   void restore_into(broker::Broker&) override {}
   void stop() override {}
   ReadStatus latest(std::string_view, std::string_view, Record&) override {

@@ -57,12 +57,11 @@ RocksDbBackend::~RocksDbBackend() {
   close();
 }
 
-bool RocksDbBackend::open(std::string& error) {
+util::Status RocksDbBackend::open() {
   std::error_code ec;
   std::filesystem::create_directories(dir_, ec);
   if (ec) {
-    error = "cannot create data directory '" + dir_ + "': " + ec.message();
-    return false;
+    return util::Error{"cannot create data directory '" + dir_ + "': " + ec.message()};
   }
   rocksdb::Options options;
   options.create_if_missing = true;
@@ -71,14 +70,13 @@ bool RocksDbBackend::open(std::string& error) {
   rocksdb::DB* db = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(options, dir_ + "/store", &db);
   if (!s.ok()) {
-    error = "cannot open the embedded store in '" + dir_ + "': " + s.ToString();
-    return false;
+    return util::Error{"cannot open the embedded store in '" + dir_ + "': " + s.ToString()};
   }
   db_.reset(db);
-  return true;
+  return {};
 }
 
-bool RocksDbBackend::write(WriteSet& ws, std::string& error) {
+util::Status RocksDbBackend::write(WriteSet& ws) {
   rocksdb::WriteBatch wb;
   std::string value;
   for (const auto& [key, msg] : ws.latest) {
@@ -118,13 +116,12 @@ bool RocksDbBackend::write(WriteSet& ws, std::string& error) {
   // nothing written here; a power loss may lose the last moments.
   rocksdb::Status s = db_->Write(rocksdb::WriteOptions(), &wb);
   if (!s.ok()) {
-    error = s.ToString();
-    return false;
+    return util::Error{s.ToString()};
   }
   ws.latest.clear();
   ws.retained.clear();
   ws.sessions.clear();
-  return true;
+  return {};
 }
 
 ReadStatus RocksDbBackend::read(std::string_view device_id, std::string_view topic, Record& out) {
@@ -140,9 +137,8 @@ ReadStatus RocksDbBackend::read(std::string_view device_id, std::string_view top
   return ReadStatus::Found;
 }
 
-bool RocksDbBackend::scan(char prefix,
-                          const std::function<void(std::string_view, std::string_view)>& fn,
-                          std::string& error) {
+util::Status RocksDbBackend::scan(
+    char prefix, const std::function<void(std::string_view, std::string_view)>& fn) {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   const std::string start(1, prefix);
   for (it->Seek(start); it->Valid() && it->key().starts_with(start); it->Next()) {
@@ -150,39 +146,34 @@ bool RocksDbBackend::scan(char prefix,
     fn(std::string_view(k.data() + 1, k.size() - 1), std::string_view(v.data(), v.size()));
   }
   if (!it->status().ok()) {
-    error = it->status().ToString();
-    return false;
+    return util::Error{it->status().ToString()};
   }
-  return true;
+  return {};
 }
 
-bool RocksDbBackend::load_retained(const std::function<void(const StoredRetained&)>& fn,
-                                   std::string& error) {
-  return scan(
-      'R',
-      [&](std::string_view topic, std::string_view v) {
-        if (v.size() < 9) return;
-        const auto flags = static_cast<uint8_t>(v[0]);
-        StoredRetained r{
-            topic, v.substr(9), static_cast<uint8_t>(flags & 0x03), get_i64(v.substr(1)), {}};
-        if (flags & kRetainedV5) {
-          if (v.size() < 17) return;
-          const uint32_t expiry = get_u32(v.substr(9));
-          const uint32_t props_len = get_u32(v.substr(13));
-          if (v.size() - 17 < props_len) return;
-          r.meta.properties = v.substr(17, props_len);
-          r.meta.has_expiry = (flags & kRetainedExpiry) != 0;
-          r.meta.expiry_interval_s = expiry;
-          r.payload = v.substr(17 + props_len);
-        }
-        fn(r);
-      },
-      error);
+util::Status RocksDbBackend::load_retained(const std::function<void(const StoredRetained&)>& fn) {
+  return scan('R', [&](std::string_view topic, std::string_view v) {
+    if (v.size() < 9) return;
+    const auto flags = static_cast<uint8_t>(v[0]);
+    StoredRetained r{
+        topic, v.substr(9), static_cast<uint8_t>(flags & 0x03), get_i64(v.substr(1)), {}};
+    if (flags & kRetainedV5) {
+      if (v.size() < 17) return;
+      const uint32_t expiry = get_u32(v.substr(9));
+      const uint32_t props_len = get_u32(v.substr(13));
+      if (v.size() - 17 < props_len) return;
+      r.meta.properties = v.substr(17, props_len);
+      r.meta.has_expiry = (flags & kRetainedExpiry) != 0;
+      r.meta.expiry_interval_s = expiry;
+      r.payload = v.substr(17 + props_len);
+    }
+    fn(r);
+  });
 }
 
-bool RocksDbBackend::load_sessions(
-    const std::function<void(std::string_view, std::string_view)>& fn, std::string& error) {
-  return scan('S', fn, error);
+util::Status RocksDbBackend::load_sessions(
+    const std::function<void(std::string_view, std::string_view)>& fn) {
+  return scan('S', fn);
 }
 
 void RocksDbBackend::close() {

@@ -22,19 +22,16 @@ class RocksDbBackend : public Backend {
   ~RocksDbBackend() override;
 
   std::string describe() const override { return "embedded RocksDB in " + dir_; }
-  bool open(std::string& error) override;
-  bool write(WriteSet& ws, std::string& error) override;
+  util::Status open() override;
+  util::Status write(WriteSet& ws) override;
   ReadStatus read(std::string_view device_id, std::string_view topic, Record& out) override;
-  bool load_retained(const std::function<void(const StoredRetained&)>& fn,
-                     std::string& error) override;
-  bool load_sessions(
-      const std::function<void(std::string_view client_id, std::string_view snapshot)>& fn,
-      std::string& error) override;
+  util::Status load_retained(const std::function<void(const StoredRetained&)>& fn) override;
+  util::Status load_sessions(const std::function<void(std::string_view client_id,
+                                                      std::string_view snapshot)>& fn) override;
   void close() override;
 
  private:
-  bool scan(char prefix, const std::function<void(std::string_view, std::string_view)>& fn,
-            std::string& error);
+  util::Status scan(char prefix, const std::function<void(std::string_view, std::string_view)>& fn);
 
   std::string dir_;
   std::unique_ptr<rocksdb::DB> db_;

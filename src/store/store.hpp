@@ -9,6 +9,7 @@
 
 #include "broker/broker.hpp"
 #include "broker/persistence.hpp"
+#include "util/result.hpp"
 
 namespace store {
 
@@ -33,10 +34,10 @@ struct StoreHealth {
 // retained messages and persistent sessions (PersistenceSink).
 class Store : public broker::PublishObserver, public broker::PersistenceSink {
  public:
-  // Starts background flushing. Returns false with a one-line `error` when the
+  // Starts background flushing. Fails with a one-line error when the
   // store cannot be opened at all (an unreachable Cassandra is not an error:
   // it is retried in the background).
-  virtual bool start(std::string& error) = 0;
+  virtual util::Status start() = 0;
   // Loads stored retained messages and persistent sessions into `b` (before
   // the server starts) and connects `b` to this store. A backend that cannot
   // be read now is logged and skipped, not fatal.

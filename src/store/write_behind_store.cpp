@@ -16,27 +16,26 @@ WriteBehindStore::~WriteBehindStore() {
   stop();
 }
 
-bool WriteBehindStore::start(std::string& error) {
-  if (!backend_->open(error)) return false;
+util::Status WriteBehindStore::start() {
+  if (auto opened = backend_->open(); !opened) return opened;
   spdlog::info("store: {} (flush every {} ms)", backend_->describe(), interval_.count());
   thread_ = std::thread([this] { run(); });
-  return true;
+  return {};
 }
 
 void WriteBehindStore::restore_into(broker::Broker& b) {
-  std::string error;
   size_t retained = 0, sessions = 0, bad = 0;
-  if (!backend_->load_retained(
-          [&](const StoredRetained& r) {
-            b.retained().restore(std::make_shared<const broker::Message>(
-                r.topic, r.payload, r.qos, true, "", r.updated_ms, r.meta));
-            ++retained;
-          },
-          error)) {
-    spdlog::warn("store: cannot load retained messages from {}: {}", backend_->describe(), error);
+  if (auto loaded = backend_->load_retained([&](const StoredRetained& r) {
+        b.retained().restore(std::make_shared<const broker::Message>(
+            r.topic, r.payload, r.qos, true, "", r.updated_ms, r.meta));
+        ++retained;
+      });
+      !loaded) {
+    spdlog::warn("store: cannot load retained messages from {}: {}", backend_->describe(),
+                 loaded.error().message);
   }
-  if (!backend_->load_sessions(
-          [&](std::string_view client_id, std::string_view bytes) {
+  if (auto loaded =
+          backend_->load_sessions([&](std::string_view client_id, std::string_view bytes) {
             broker::SessionSnapshot snap;
             if (!decode_session(client_id, bytes, snap)) {
               ++bad;
@@ -44,9 +43,10 @@ void WriteBehindStore::restore_into(broker::Broker& b) {
             }
             b.restore_session(std::move(snap));
             ++sessions;
-          },
-          error)) {
-    spdlog::warn("store: cannot load sessions from {}: {}", backend_->describe(), error);
+          });
+      !loaded) {
+    spdlog::warn("store: cannot load sessions from {}: {}", backend_->describe(),
+                 loaded.error().message);
   }
   if (bad) spdlog::warn("store: skipped {} unreadable stored sessions", bad);
   spdlog::info("store: restored {} retained messages and {} persistent sessions", retained,
@@ -134,10 +134,9 @@ bool WriteBehindStore::flush_once() {
   take(ws);
   if (ws.empty()) return true;
   const size_t total = ws.size();
-  std::string error;
-  bool ok = backend_->write(ws, error);
+  util::Status written = backend_->write(ws);
   stats_.written.fetch_add(total - ws.size(), std::memory_order_relaxed);
-  if (ok) {
+  if (written) {
     stats_.batches.fetch_add(1, std::memory_order_relaxed);
     if (down_.load(std::memory_order_relaxed)) {
       spdlog::info("store: {} is back; pending values written", backend_->describe());
@@ -148,11 +147,11 @@ bool WriteBehindStore::flush_once() {
   stats_.failures.fetch_add(1, std::memory_order_relaxed);
   {
     std::lock_guard lock(error_mu_);
-    down_error_ = error;
+    down_error_ = written.error().message;
   }
   if (!down_.load(std::memory_order_relaxed)) {
     spdlog::warn("store: cannot write to {}: {}; keeping the newest values in memory and retrying",
-                 backend_->describe(), error);
+                 backend_->describe(), written.error().message);
     down_.store(true, std::memory_order_relaxed);
   }
   put_back(ws);

@@ -28,7 +28,7 @@ class WriteBehindStore : public Store {
   WriteBehindStore(std::unique_ptr<Backend> backend, std::chrono::milliseconds interval);
   ~WriteBehindStore() override;
 
-  bool start(std::string& error) override;
+  util::Status start() override;
   void restore_into(broker::Broker& b) override;
   void stop() override;
   ReadStatus latest(std::string_view device_id, std::string_view topic, Record& out) override;

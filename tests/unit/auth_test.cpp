@@ -3,6 +3,7 @@
 // decisions and the swappable policy.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -10,6 +11,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "result_helpers.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -92,7 +94,7 @@ TEST(PasswordHash, RoundTripAndFormat) {
   ASSERT_TRUE(h.starts_with("$pbkdf2-sha512$1000$")) << h;
   PasswordHash parsed;
   std::string error;
-  ASSERT_TRUE(parse_password_hash(h, parsed, error)) << error;
+  ASSERT_TRUE(test_util::ok_into(parse_password_hash(h), parsed, error)) << error;
   EXPECT_EQ(parsed.iterations, kFast);
   EXPECT_EQ(parsed.salt.size(), kSaltBytes);
   EXPECT_EQ(parsed.hash.size(), kHashBytes);
@@ -180,7 +182,7 @@ TEST(PasswordHash, BadValuesTable) {
   for (const auto& c : cases) {
     PasswordHash h;
     std::string error;
-    EXPECT_FALSE(parse_password_hash(c.value, h, error)) << c.value;
+    EXPECT_FALSE(test_util::ok_into(parse_password_hash(c.value), h, error)) << c.value;
     EXPECT_TRUE(Contains(error, c.reason)) << c.value;
   }
 }
@@ -248,7 +250,7 @@ TEST(PasswordFile, ParsesUsersCommentsAndBlankLines) {
       hash_password("carol's", kFast);  // no final newline
   PasswordFile f;
   std::string error;
-  ASSERT_TRUE(f.parse(text, "pw", error)) << error;
+  ASSERT_TRUE(test_util::ok(f.parse(text, "pw"), error)) << error;
   EXPECT_EQ(f.size(), 3u);
   EXPECT_TRUE(f.has_user("alice"));
   EXPECT_TRUE(f.check("alice", "hunter2"));
@@ -263,7 +265,7 @@ TEST(PasswordFile, ParsesUsersCommentsAndBlankLines) {
 TEST(PasswordFile, EmptyFileHasNoUsers) {
   PasswordFile f;
   std::string error;
-  ASSERT_TRUE(f.parse("# nobody yet\n", "pw", error));
+  ASSERT_TRUE(test_util::ok(f.parse("# nobody yet\n", "pw"), error));
   EXPECT_EQ(f.size(), 0u);
   EXPECT_FALSE(f.check("alice", "hunter2"));
 }
@@ -285,7 +287,7 @@ TEST(PasswordFile, BadLinesAreReportedWithLineNumbers) {
   for (const auto& line : lines) text += line + "\n";
   PasswordFile f;
   std::string error;
-  ASSERT_FALSE(f.parse(text, "users.pw", error));
+  ASSERT_FALSE(test_util::ok(f.parse(text, "users.pw"), error));
   EXPECT_TRUE(Contains(error, "users.pw:3: expected 'username:hash'"));
   EXPECT_TRUE(Contains(error, "users.pw:4: the user name is empty"));
   EXPECT_TRUE(Contains(error, "users.pw:5: user 'bob': the hash does not start with"));
@@ -300,9 +302,9 @@ TEST(PasswordFile, LoadReportsMissingFile) {
   TempDir dir;
   PasswordFile f;
   std::string error;
-  EXPECT_FALSE(f.load(dir.file("missing"), error));
+  EXPECT_FALSE(test_util::ok(f.load(dir.file("missing")), error));
   EXPECT_TRUE(Contains(error, "missing: No such file or directory"));
-  EXPECT_FALSE(f.load(dir.file(""), error));  // a folder
+  EXPECT_FALSE(test_util::ok(f.load(dir.file("")), error));  // a folder
   EXPECT_TRUE(Contains(error, "Is a directory"));
 }
 
@@ -311,18 +313,18 @@ TEST(PasswordFile, SetUserCreatesReplacesAndKeepsOtherLines) {
   const std::string path = dir.file("pw");
   std::string error;
   // Without -c the file must exist.
-  EXPECT_FALSE(set_user(path, "alice", "one", kFast, false, error));
+  EXPECT_FALSE(test_util::ok(set_user(path, "alice", "one", kFast, false), error));
   EXPECT_TRUE(Contains(error, "No such file"));
 
-  ASSERT_TRUE(set_user(path, "alice", "one", kFast, true, error)) << error;
+  ASSERT_TRUE(test_util::ok(set_user(path, "alice", "one", kFast, true), error)) << error;
   struct stat st;
   ASSERT_EQ(stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 
   // Hand-written comments and other users survive an update.
   write_text(path, "# managed by hand\n" + read_text(path) + "\n# end\n");
-  ASSERT_TRUE(set_user(path, "bob", "two", kFast, false, error)) << error;
-  ASSERT_TRUE(set_user(path, "alice", "three", kFast, false, error)) << error;
+  ASSERT_TRUE(test_util::ok(set_user(path, "bob", "two", kFast, false), error)) << error;
+  ASSERT_TRUE(test_util::ok(set_user(path, "alice", "three", kFast, false), error)) << error;
   const std::string text = read_text(path);
   EXPECT_TRUE(text.starts_with("# managed by hand\nalice:$pbkdf2-sha512$1000$")) << text;
   EXPECT_TRUE(Contains(text, "\n# end\nbob:$pbkdf2-sha512$"));
@@ -331,15 +333,15 @@ TEST(PasswordFile, SetUserCreatesReplacesAndKeepsOtherLines) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 
   PasswordFile f;
-  ASSERT_TRUE(f.load(path, error)) << error;
+  ASSERT_TRUE(test_util::ok(f.load(path), error)) << error;
   EXPECT_EQ(f.size(), 2u);
   EXPECT_TRUE(f.check("alice", "three"));
   EXPECT_FALSE(f.check("alice", "one"));
   EXPECT_TRUE(f.check("bob", "two"));
 
   // -c starts again from nothing.
-  ASSERT_TRUE(set_user(path, "carol", "four", kFast, true, error)) << error;
-  ASSERT_TRUE(f.load(path, error)) << error;
+  ASSERT_TRUE(test_util::ok(set_user(path, "carol", "four", kFast, true), error)) << error;
+  ASSERT_TRUE(test_util::ok(f.load(path), error)) << error;
   EXPECT_EQ(f.size(), 1u);
   EXPECT_TRUE(f.check("carol", "four"));
 
@@ -355,16 +357,16 @@ TEST(PasswordFile, SetUserRefusesBadInputAndBrokenFiles) {
   TempDir dir;
   const std::string path = dir.file("pw");
   std::string error;
-  EXPECT_FALSE(set_user(path, "a:b", "pw", kFast, true, error));
+  EXPECT_FALSE(test_util::ok(set_user(path, "a:b", "pw", kFast, true), error));
   EXPECT_TRUE(Contains(error, "contains ':'"));
-  EXPECT_FALSE(set_user(path, "alice", "", kFast, true, error));
+  EXPECT_FALSE(test_util::ok(set_user(path, "alice", "", kFast, true), error));
   EXPECT_TRUE(Contains(error, "password is empty"));
-  EXPECT_FALSE(set_user(path, "alice", "pw", 0, true, error));
+  EXPECT_FALSE(test_util::ok(set_user(path, "alice", "pw", 0, true), error));
   EXPECT_TRUE(Contains(error, "iteration count"));
   EXPECT_FALSE(std::filesystem::exists(path));
 
   write_text(path, "alice:" + std::string(kOursHunter2) + "\nbroken line\n");
-  EXPECT_FALSE(set_user(path, "bob", "pw", kFast, false, error));
+  EXPECT_FALSE(test_util::ok(set_user(path, "bob", "pw", kFast, false), error));
   EXPECT_TRUE(Contains(error, ":2: expected 'username:hash'"));
   EXPECT_TRUE(Contains(error, "not changed"));
   EXPECT_TRUE(Contains(read_text(path), "broken line"));
@@ -374,13 +376,13 @@ TEST(PasswordFile, RemoveUser) {
   TempDir dir;
   const std::string path = dir.file("pw");
   std::string error;
-  ASSERT_TRUE(set_user(path, "alice", "one", kFast, true, error)) << error;
-  ASSERT_TRUE(set_user(path, "bob", "two", kFast, false, error)) << error;
-  ASSERT_TRUE(remove_user(path, "alice", error)) << error;
-  EXPECT_FALSE(remove_user(path, "alice", error));
+  ASSERT_TRUE(test_util::ok(set_user(path, "alice", "one", kFast, true), error)) << error;
+  ASSERT_TRUE(test_util::ok(set_user(path, "bob", "two", kFast, false), error)) << error;
+  ASSERT_TRUE(test_util::ok(remove_user(path, "alice"), error)) << error;
+  EXPECT_FALSE(test_util::ok(remove_user(path, "alice"), error));
   EXPECT_TRUE(Contains(error, "no user 'alice'"));
   PasswordFile f;
-  ASSERT_TRUE(f.load(path, error)) << error;
+  ASSERT_TRUE(test_util::ok(f.load(path), error)) << error;
   EXPECT_FALSE(f.has_user("alice"));
   EXPECT_TRUE(f.check("bob", "two"));
 }
@@ -429,7 +431,7 @@ TEST(Passwd, ReadsPasswordFromPipedStdin) {
   ASSERT_EQ(run_passwd({"-i", "1000", path, "carol"}, "no newline", err), 0) << err;
   PasswordFile f;
   std::string error;
-  ASSERT_TRUE(f.load(path, error)) << error;
+  ASSERT_TRUE(test_util::ok(f.load(path), error)) << error;
   EXPECT_TRUE(f.check("alice", "s3cret"));
   EXPECT_TRUE(f.check("bob", "windows"));
   EXPECT_TRUE(f.check("carol", "no newline"));
@@ -445,7 +447,7 @@ TEST(Passwd, BatchModeAndDelete) {
   ASSERT_EQ(run_passwd({"-D", path, "alice"}, "", err), 0) << err;
   PasswordFile f;
   std::string error;
-  ASSERT_TRUE(f.load(path, error)) << error;
+  ASSERT_TRUE(test_util::ok(f.load(path), error)) << error;
   EXPECT_FALSE(f.has_user("alice"));
   EXPECT_TRUE(f.check("bob", "pw2"));
 }
@@ -650,7 +652,7 @@ TEST(FilterCovers, AgreesWithBruteForce) {
 AclFile parse_acl(std::string_view text) {
   AclFile acl;
   std::string error;
-  EXPECT_TRUE(acl.parse(text, "acl", error)) << error;
+  EXPECT_TRUE(test_util::ok(acl.parse(text, "acl"), error)) << error;
   return acl;
 }
 
@@ -896,7 +898,7 @@ TEST(Acl, BadLinesAreReportedWithLineNumbers) {
       "user \xC3\n";             // 14
   AclFile acl;
   std::string error;
-  ASSERT_FALSE(acl.parse(text, "my.acl", error));
+  ASSERT_FALSE(test_util::ok(acl.parse(text, "my.acl"), error));
   EXPECT_TRUE(Contains(error, "my.acl:3: unknown keyword 'topics'"));
   EXPECT_TRUE(Contains(error, "my.acl:4: 'user' needs a user name"));
   EXPECT_TRUE(Contains(error, "my.acl:5: 'topic' needs a topic filter"));
@@ -914,10 +916,10 @@ TEST(Acl, LoadFromFile) {
   TempDir dir;
   AclFile acl;
   std::string error;
-  EXPECT_FALSE(acl.load(dir.file("none.acl"), error));
+  EXPECT_FALSE(test_util::ok(acl.load(dir.file("none.acl")), error));
   EXPECT_TRUE(Contains(error, "none.acl: No such file or directory"));
   write_text(dir.file("a.acl"), "user u\ntopic read x/#\n");
-  ASSERT_TRUE(acl.load(dir.file("a.acl"), error)) << error;
+  ASSERT_TRUE(test_util::ok(acl.load(dir.file("a.acl")), error)) << error;
   EXPECT_TRUE(rules(acl, "c", "u")->may_subscribe("x/y"));
 }
 
@@ -930,7 +932,7 @@ TEST(Acl, RuleCountIsTopicAndPatternLines) {
             6u);
   AclFile acl = parse_acl("topic a\n");
   std::string error;
-  EXPECT_FALSE(acl.parse("topic a\nbad\n", "x", error));
+  EXPECT_FALSE(test_util::ok(acl.parse("topic a\nbad\n", "x"), error));
   EXPECT_EQ(acl.rule_count(), 0u);  // a failed parse leaves it empty
 }
 
@@ -956,7 +958,7 @@ struct Files {
 
 std::shared_ptr<const Policy> load_policy(const AuthOptions& o) {
   std::string error;
-  auto p = Policy::load(o, error);
+  auto p = test_util::value_or_empty(Policy::load(o), error);
   EXPECT_TRUE(p) << error;
   return p;
 }
@@ -1119,11 +1121,11 @@ TEST(Connect, LoadErrorsFromBothFiles) {
   o.password_file = dir.file("pw");
   o.acl_file = dir.file("acl");
   std::string error;
-  EXPECT_EQ(Policy::load(o, error), nullptr);
+  EXPECT_EQ(test_util::value_or_empty(Policy::load(o), error), nullptr);
   EXPECT_TRUE(Contains(error, dir.file("pw") + ":1: expected 'username:hash'"));
   EXPECT_TRUE(Contains(error, dir.file("acl") + ":3: unknown keyword 'foo'"));
   o.acl_file = dir.file("missing");
-  EXPECT_EQ(Policy::load(o, error), nullptr);
+  EXPECT_EQ(test_util::value_or_empty(Policy::load(o), error), nullptr);
   EXPECT_TRUE(Contains(error, "missing: No such file or directory"));
 }
 
@@ -1159,14 +1161,14 @@ TEST(Authenticator, ReloadSwapsOnlyOnSuccess) {
   AuthOptions o;
   o.password_file = files.pw;
   std::string error;
-  ASSERT_TRUE(auth.reload(o, error)) << error;
+  ASSERT_TRUE(test_util::ok(auth.reload(o), error)) << error;
   EXPECT_EQ(auth.generation(), 1u);
   auto held = auth.policy();  // a connection keeps the policy it started with
   EXPECT_EQ(held->check_connect(std::nullopt, std::nullopt, false, "").decision,
             ConnectDecision::NotAuthorized);
 
   write_text(files.pw, "broken\n");
-  EXPECT_FALSE(auth.reload(o, error));
+  EXPECT_FALSE(test_util::ok(auth.reload(o), error));
   EXPECT_TRUE(Contains(error, ":1: expected 'username:hash'"));
   EXPECT_EQ(auth.generation(), 1u);
   EXPECT_EQ(auth.policy(), held);
@@ -1183,7 +1185,7 @@ TEST(Authenticator, ConcurrentReadersDuringReloads) {
   AuthOptions o;
   o.acl_file = dir.file("acl");
   std::string error;
-  Authenticator auth(Policy::load(o, error));
+  Authenticator auth(test_util::value_or_empty(Policy::load(o), error));
   std::atomic<bool> stop{false};
   std::atomic<long> checks{0};
   std::vector<std::thread> readers;
@@ -1201,7 +1203,7 @@ TEST(Authenticator, ConcurrentReadersDuringReloads) {
     });
   }
   for (int i = 0; i < 50; ++i) {
-    ASSERT_TRUE(auth.reload(o, error)) << error;
+    ASSERT_TRUE(test_util::ok(auth.reload(o), error)) << error;
   }
   while (checks.load() < 300) std::this_thread::yield();
   stop = true;

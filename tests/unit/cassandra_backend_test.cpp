@@ -3,9 +3,11 @@
 // tests/cassandra/cassandra_server.py --serve) writes, reads, deletes, loads and
 // the pipelined write rate against the real thing.
 #include <gtest/gtest.h>
+
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "result_helpers.hpp"
 
 #include <chrono>
 #include <cstdio>
@@ -47,7 +49,8 @@ uint16_t closed_port() {
 TEST(CassandraOptions, ParsesContactPoints) {
   std::vector<store::ContactPoint> p;
   std::string error;
-  ASSERT_TRUE(store::parse_contact_points("10.0.0.1:9043, db2 ,[::1]:9000,[fe80::1],::1", p, error))
+  ASSERT_TRUE(test_util::ok_into(
+      store::parse_contact_points("10.0.0.1:9043, db2 ,[::1]:9000,[fe80::1],::1"), p, error))
       << error;
   ASSERT_EQ(p.size(), 5u);
   EXPECT_EQ(p[0].host, "10.0.0.1");
@@ -63,7 +66,7 @@ TEST(CassandraOptions, ParsesContactPoints) {
 
   for (const char* bad :
        {"", "host:0", "host:65536", "host:x", ":9042", "a:1,,b:2", "[::1", "[::1]x", "host:"}) {
-    EXPECT_FALSE(store::parse_contact_points(bad, p, error)) << bad;
+    EXPECT_FALSE(test_util::ok_into(store::parse_contact_points(bad), p, error)) << bad;
     EXPECT_FALSE(error.empty());
   }
 }
@@ -81,21 +84,21 @@ TEST(CassandraOptions, ParsesConsistencyNames) {
 TEST(CassandraOptions, Validates) {
   store::CassandraOptions o;
   std::string error;
-  EXPECT_FALSE(store::validate(o, error));  // no host
+  EXPECT_FALSE(test_util::ok(store::validate(o), error));  // no host
   o.hosts = {{"127.0.0.1", 9042}};
-  EXPECT_TRUE(store::validate(o, error)) << error;
+  EXPECT_TRUE(test_util::ok(store::validate(o), error)) << error;
   o.keyspace = "bad-name";
-  EXPECT_FALSE(store::validate(o, error));
+  EXPECT_FALSE(test_util::ok(store::validate(o), error));
   o.keyspace = "ks; DROP";
-  EXPECT_FALSE(store::validate(o, error));
+  EXPECT_FALSE(test_util::ok(store::validate(o), error));
   o.keyspace = "My_ks2";
-  EXPECT_TRUE(store::validate(o, error)) << error;
+  EXPECT_TRUE(test_util::ok(store::validate(o), error)) << error;
   o.replication = "{'class': 'NetworkTopologyStrategy', 'dc1': 3}";
-  EXPECT_TRUE(store::validate(o, error)) << error;
+  EXPECT_TRUE(test_util::ok(store::validate(o), error)) << error;
   o.replication = "'class': 'SimpleStrategy'";
-  EXPECT_FALSE(store::validate(o, error));
+  EXPECT_FALSE(test_util::ok(store::validate(o), error));
   o.replication = "{}; DROP KEYSPACE x; {}";
-  EXPECT_FALSE(store::validate(o, error));
+  EXPECT_FALSE(test_util::ok(store::validate(o), error));
 }
 
 TEST(CassandraBackend, DescribesItselfAndItsSchema) {
@@ -125,7 +128,7 @@ TEST(CassandraBackend, UnreachableIsNotFatalAndLosesNothing) {
   store::CassandraBackend b(o);
   std::string error;
   const auto t0 = Clock::now();
-  ASSERT_TRUE(b.open(error)) << error;
+  ASSERT_TRUE(test_util::ok(b.open(), error)) << error;
 
   store::Coalescer c;
   c.put(msg("d1", "t1", "v1"));
@@ -134,7 +137,7 @@ TEST(CassandraBackend, UnreachableIsNotFatalAndLosesNothing) {
   c.take(ws.latest);
   ws.retained.emplace("r", msg("", "r", "x"));
   ws.sessions.emplace("s", std::nullopt);
-  EXPECT_FALSE(b.write(ws, error));
+  EXPECT_FALSE(test_util::ok(b.write(ws), error));
   EXPECT_NE(error.find("cannot connect"), std::string::npos) << error;
   EXPECT_NE(error.find(std::to_string(o.hosts[1].port)), std::string::npos) << error;
   EXPECT_EQ(ws.size(), 4u);
@@ -144,7 +147,7 @@ TEST(CassandraBackend, UnreachableIsNotFatalAndLosesNothing) {
   EXPECT_EQ(b.read("d1", "t1", r), store::ReadStatus::Unavailable);
 
   error.clear();
-  EXPECT_FALSE(b.load_retained([](const store::StoredRetained&) {}, error));
+  EXPECT_FALSE(test_util::ok(b.load_retained([](const store::StoredRetained&) {}), error));
   EXPECT_NE(error.find("cannot connect"), std::string::npos) << error;
   EXPECT_LT(Clock::now() - t0, std::chrono::seconds(2));
 }
@@ -159,7 +162,8 @@ class CassandraLive : public ::testing::Test {
       GTEST_SKIP() << "set MQTT_TEST_CASSANDRA=host:port to run against a real Cassandra";
     }
     std::string error;
-    ASSERT_TRUE(store::parse_contact_points(addr, options_.hosts, error)) << error;
+    ASSERT_TRUE(test_util::ok_into(store::parse_contact_points(addr), options_.hosts, error))
+        << error;
     options_.keyspace = "mqtt_unit_test";
     options_.consistency = cql::Consistency::One;
   }
@@ -170,7 +174,7 @@ class CassandraLive : public ::testing::Test {
 TEST_F(CassandraLive, WritesReadsDeletesAndLoads) {
   store::CassandraBackend b(options_);
   std::string error;
-  ASSERT_TRUE(b.open(error)) << error;
+  ASSERT_TRUE(test_util::ok(b.open(), error)) << error;
   const int64_t t = now_ms();
   store::Coalescer c;
   c.put(msg("dev-1", "a/b", std::string("\0bin\xff", 5), t));
@@ -181,7 +185,7 @@ TEST_F(CassandraLive, WritesReadsDeletesAndLoads) {
   ws.retained.emplace("gone/1", msg("", "gone/1", "r2", t, 2));
   ws.sessions.emplace("client-a", std::string("snap\0a", 6));
   ws.sessions.emplace("client-b", std::string("snap-b"));
-  ASSERT_TRUE(b.write(ws, error)) << error;
+  ASSERT_TRUE(test_util::ok(b.write(ws), error)) << error;
   EXPECT_TRUE(ws.empty());
 
   store::Record r;
@@ -195,22 +199,23 @@ TEST_F(CassandraLive, WritesReadsDeletesAndLoads) {
   // Delete markers.
   ws.retained.emplace("gone/1", msg("", "gone/1", "", t + 2));
   ws.sessions.emplace("client-b", std::nullopt);
-  ASSERT_TRUE(b.write(ws, error)) << error;
+  ASSERT_TRUE(test_util::ok(b.write(ws), error)) << error;
 
   std::map<std::string, std::pair<std::string, int>> retained;
-  ASSERT_TRUE(b.load_retained(
-      [&](const store::StoredRetained& s) {
-        retained[std::string(s.topic)] = {std::string(s.payload), s.qos};
-        EXPECT_EQ(s.updated_ms, t);
-      },
-      error))
+  ASSERT_TRUE(test_util::ok(b.load_retained([&](const store::StoredRetained& s) {
+    retained[std::string(s.topic)] = {std::string(s.payload), s.qos};
+    EXPECT_EQ(s.updated_ms, t);
+  }),
+                            error))
       << error;
   EXPECT_EQ(retained.size(), 1u);
   EXPECT_EQ(retained["keep/1"], (std::pair<std::string, int>{"r1", 1}));
 
   std::map<std::string, std::string> sessions;
-  ASSERT_TRUE(b.load_sessions(
-      [&](std::string_view id, std::string_view snap) { sessions[std::string(id)] = snap; }, error))
+  ASSERT_TRUE(test_util::ok(b.load_sessions([&](std::string_view id, std::string_view snap) {
+    sessions[std::string(id)] = snap;
+  }),
+                            error))
       << error;
   EXPECT_EQ(sessions.size(), 1u);
   EXPECT_EQ(sessions["client-a"], std::string("snap\0a", 6));
@@ -218,7 +223,7 @@ TEST_F(CassandraLive, WritesReadsDeletesAndLoads) {
   // Clean up for the next run.
   ws.retained.emplace("keep/1", msg("", "keep/1", "", t + 3));
   ws.sessions.emplace("client-a", std::nullopt);
-  ASSERT_TRUE(b.write(ws, error)) << error;
+  ASSERT_TRUE(test_util::ok(b.write(ws), error)) << error;
 }
 
 // A keyspace that was never created (Cassandra came up after a start without
@@ -237,7 +242,7 @@ TEST_F(CassandraLive, ReadWithoutSchemaIsNotFound) {
 TEST_F(CassandraLive, DropsAValueCassandraRefusesForGood) {
   store::CassandraBackend b(options_);
   std::string error;
-  ASSERT_TRUE(b.open(error)) << error;
+  ASSERT_TRUE(test_util::ok(b.open(), error)) << error;
   store::Coalescer c;
   // Over 4 MiB, half of the test node's 8 MiB commit log segments.
   c.put(msg("dev-big", "5mb", std::string(5 << 20, 'x')));
@@ -245,7 +250,7 @@ TEST_F(CassandraLive, DropsAValueCassandraRefusesForGood) {
   c.put(msg("dev-big", "ok", "y"));
   store::WriteSet ws;
   c.take(ws.latest);
-  EXPECT_TRUE(b.write(ws, error)) << error;
+  EXPECT_TRUE(test_util::ok(b.write(ws), error)) << error;
   EXPECT_TRUE(ws.empty());
   store::Record r;
   EXPECT_EQ(b.read("dev-big", "ok", r), store::ReadStatus::Found);
@@ -255,7 +260,7 @@ TEST_F(CassandraLive, DropsAValueCassandraRefusesForGood) {
 TEST_F(CassandraLive, PipelinedWriteRate) {
   store::CassandraBackend b(options_);
   std::string error;
-  ASSERT_TRUE(b.open(error)) << error;
+  ASSERT_TRUE(test_util::ok(b.open(), error)) << error;
   const char* rows = std::getenv("MQTT_TEST_CASSANDRA_ROWS");
   const int n = rows != nullptr ? std::atoi(rows) : 50000;
   {  // connect and create the schema outside the timing
@@ -263,7 +268,7 @@ TEST_F(CassandraLive, PipelinedWriteRate) {
     c.put(msg("dev-warm", "t", "w"));
     store::WriteSet ws;
     c.take(ws.latest);
-    ASSERT_TRUE(b.write(ws, error)) << error;
+    ASSERT_TRUE(test_util::ok(b.write(ws), error)) << error;
   }
   for (int round = 0; round < 2; ++round) {
     store::Coalescer c;
@@ -275,7 +280,7 @@ TEST_F(CassandraLive, PipelinedWriteRate) {
     store::WriteSet ws;
     c.take(ws.latest);
     const auto t0 = Clock::now();
-    ASSERT_TRUE(b.write(ws, error)) << error;
+    ASSERT_TRUE(test_util::ok(b.write(ws), error)) << error;
     const double s = std::chrono::duration<double>(Clock::now() - t0).count();
     std::printf("round %d: %d rows in %.2f s = %.0f writes/s\n", round, n, s, n / s);
     EXPECT_TRUE(ws.empty());

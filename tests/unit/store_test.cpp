@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "result_helpers.hpp"
+
 #include <map>
 
 #include <filesystem>
@@ -62,7 +64,7 @@ TEST(RocksDbBackend, WritesAndReadsBackAcrossReopen) {
   {
     store::RocksDbBackend db(dir.str());
     std::string error;
-    ASSERT_TRUE(db.open(error)) << error;
+    ASSERT_TRUE(test_util::ok(db.open(), error)) << error;
     store::WriteSet ws;
     store::Coalescer c;
     c.put(msg("dev", "a/b", std::string("bin\0ary", 7), 1234));
@@ -75,16 +77,16 @@ TEST(RocksDbBackend, WritesAndReadsBackAcrossReopen) {
     snap.messages.push_back({msg("dev", "a/x", "queued", 9), 1, false});
     ws.sessions["c1"] = store::encode_session(snap);
     ws.sessions["c2"] = store::encode_session(snap);
-    ASSERT_TRUE(db.write(ws, error)) << error;
+    ASSERT_TRUE(test_util::ok(db.write(ws), error)) << error;
     EXPECT_TRUE(ws.empty());
     // Deletions: an empty retained payload and an erased session.
     ws.retained["r/2"] = std::make_shared<const broker::Message>("r/2", "", 0, true, "", 6);
     ws.sessions["c2"] = std::nullopt;
-    ASSERT_TRUE(db.write(ws, error)) << error;
+    ASSERT_TRUE(test_util::ok(db.write(ws), error)) << error;
   }
   store::RocksDbBackend db(dir.str());
   std::string error;
-  ASSERT_TRUE(db.open(error)) << error;
+  ASSERT_TRUE(test_util::ok(db.open(), error)) << error;
   store::Record r;
   ASSERT_EQ(db.read("dev", "a/b", r), store::ReadStatus::Found);
   EXPECT_EQ(r.payload, std::string("bin\0ary", 7));
@@ -94,22 +96,20 @@ TEST(RocksDbBackend, WritesAndReadsBackAcrossReopen) {
   EXPECT_EQ(db.read("de", "v", r), store::ReadStatus::NotFound);
 
   std::vector<std::string> retained;
-  ASSERT_TRUE(db.load_retained(
-      [&](const store::StoredRetained& s) {
-        retained.push_back(std::string(s.topic) + "=" + std::string(s.payload) + "/q" +
-                           std::to_string(s.qos));
-      },
-      error));
+  ASSERT_TRUE(test_util::ok(db.load_retained([&](const store::StoredRetained& s) {
+    retained.push_back(std::string(s.topic) + "=" + std::string(s.payload) + "/q" +
+                       std::to_string(s.qos));
+  }),
+                            error));
   EXPECT_EQ(retained, (std::vector<std::string>{"r/1=kept/q1"}));
 
   std::vector<broker::SessionSnapshot> sessions;
-  ASSERT_TRUE(db.load_sessions(
-      [&](std::string_view id, std::string_view bytes) {
-        broker::SessionSnapshot s;
-        ASSERT_TRUE(store::decode_session(id, bytes, s));
-        sessions.push_back(std::move(s));
-      },
-      error));
+  ASSERT_TRUE(test_util::ok(db.load_sessions([&](std::string_view id, std::string_view bytes) {
+    broker::SessionSnapshot s;
+    ASSERT_TRUE(store::decode_session(id, bytes, s));
+    sessions.push_back(std::move(s));
+  }),
+                            error));
   ASSERT_EQ(sessions.size(), 1u);
   EXPECT_EQ(sessions[0].client_id, "c1");
   EXPECT_EQ(sessions[0].subscriptions.size(), 2u);
@@ -124,27 +124,26 @@ TEST(RocksDbBackend, RetainedKeepsMqtt5PropertiesAndExpiry) {
   {
     store::RocksDbBackend db(dir.str());
     std::string error;
-    ASSERT_TRUE(db.open(error)) << error;
+    ASSERT_TRUE(test_util::ok(db.open(), error)) << error;
     store::WriteSet ws;
     ws.retained["v5"] = std::make_shared<const broker::Message>(
         "v5", "payload", 2, true, "", 77, broker::MessageMeta{props, true, 30});
     ws.retained["v5-no-expiry"] = std::make_shared<const broker::Message>(
         "v5-no-expiry", "p2", 1, true, "", 78, broker::MessageMeta{props, false, 0});
     ws.retained["v3"] = std::make_shared<const broker::Message>("v3", "plain", 1, true, "", 79);
-    ASSERT_TRUE(db.write(ws, error)) << error;
+    ASSERT_TRUE(test_util::ok(db.write(ws), error)) << error;
   }
   store::RocksDbBackend db(dir.str());
   std::string error;
-  ASSERT_TRUE(db.open(error)) << error;
+  ASSERT_TRUE(test_util::ok(db.open(), error)) << error;
   std::map<std::string, std::string> got;
-  ASSERT_TRUE(db.load_retained(
-      [&](const store::StoredRetained& r) {
-        got[std::string(r.topic)] =
-            std::string(r.payload) + "|q" + std::to_string(r.qos) + "|" +
-            std::to_string(r.updated_ms) + "|" + std::string(r.meta.properties) + "|" +
-            (r.meta.has_expiry ? std::to_string(r.meta.expiry_interval_s) : std::string("-"));
-      },
-      error));
+  ASSERT_TRUE(test_util::ok(db.load_retained([&](const store::StoredRetained& r) {
+    got[std::string(r.topic)] =
+        std::string(r.payload) + "|q" + std::to_string(r.qos) + "|" + std::to_string(r.updated_ms) +
+        "|" + std::string(r.meta.properties) + "|" +
+        (r.meta.has_expiry ? std::to_string(r.meta.expiry_interval_s) : std::string("-"));
+  }),
+                            error));
   EXPECT_EQ(got["v5"], "payload|q2|77|" + props + "|30");
   EXPECT_EQ(got["v5-no-expiry"], "p2|q1|78|" + props + "|-");
   EXPECT_EQ(got["v3"], "plain|q1|79||-");
@@ -226,7 +225,7 @@ TEST(WriteBehindStore, ServesPendingValuesAndFlushesOnStop) {
     store::WriteBehindStore s(std::make_unique<store::RocksDbBackend>(dir.str()),
                               std::chrono::milliseconds(60000));
     std::string error;
-    ASSERT_TRUE(s.start(error)) << error;
+    ASSERT_TRUE(test_util::ok(s.start(), error)) << error;
     s.on_device_publish(msg("d", "t", "v1", 1));
     s.on_device_publish(msg("d", "t", "v2", 2));
     store::Record r;
@@ -237,7 +236,7 @@ TEST(WriteBehindStore, ServesPendingValuesAndFlushesOnStop) {
   }
   store::RocksDbBackend db(dir.str());
   std::string error;
-  ASSERT_TRUE(db.open(error)) << error;
+  ASSERT_TRUE(test_util::ok(db.open(), error)) << error;
   store::Record r;
   ASSERT_EQ(db.read("d", "t", r), store::ReadStatus::Found);
   EXPECT_EQ(r.payload, "v2");
@@ -249,26 +248,22 @@ class FlakyBackend : public store::Backend {
   std::atomic<bool> up{false};
   std::atomic<int> rows{0};
   std::string describe() const override { return "flaky"; }
-  bool open(std::string&) override { return true; }
-  bool write(store::WriteSet& ws, std::string& error) override {
-    if (!up) {
-      error = "down";
-      return false;
-    }
+  util::Status open() override { return {}; }
+  util::Status write(store::WriteSet& ws) override {
+    if (!up) return util::Error{"down"};
     rows += static_cast<int>(ws.size());
     ws = store::WriteSet{};
-    return true;
+    return {};
   }
   store::ReadStatus read(std::string_view, std::string_view, store::Record&) override {
     return store::ReadStatus::NotFound;
   }
-  bool load_retained(const std::function<void(const store::StoredRetained&)>&,
-                     std::string&) override {
-    return true;
+  util::Status load_retained(const std::function<void(const store::StoredRetained&)>&) override {
+    return {};
   }
-  bool load_sessions(const std::function<void(std::string_view, std::string_view)>&,
-                     std::string&) override {
-    return true;
+  util::Status load_sessions(
+      const std::function<void(std::string_view, std::string_view)>&) override {
+    return {};
   }
 };
 
@@ -277,7 +272,7 @@ TEST(WriteBehindStore, KeepsTheNewestValuesWhileTheBackendIsDown) {
   FlakyBackend* flaky = backend.get();
   store::WriteBehindStore s(std::move(backend), std::chrono::milliseconds(5));
   std::string error;
-  ASSERT_TRUE(s.start(error));
+  ASSERT_TRUE(test_util::ok(s.start(), error));
   for (int i = 0; i < 1000; ++i) s.on_device_publish(msg("d", "t" + std::to_string(i % 10), "v"));
   // Wait until at least one write was attempted and failed.
   for (int i = 0; i < 400 && s.stats().failures.load() == 0; ++i)
