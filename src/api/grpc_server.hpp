@@ -13,6 +13,9 @@
 namespace grpc {
 class Server;
 }
+namespace broker {
+class ApiFacade;
+}
 
 namespace api {
 
@@ -52,6 +55,7 @@ class GrpcServer {
   GrpcServer() = default;
 
   std::string address_;
+  std::unique_ptr<broker::ApiFacade> facade_;  // what the services may do to the broker
   std::unique_ptr<StreamHub> hub_;
   std::unique_ptr<PublishedPacketService> published_;
   std::unique_ptr<BrokerService> v1_;
