@@ -4,48 +4,21 @@
 
 #include <algorithm>
 #include <future>
-#include <mutex>
 #include <optional>
 
 #include "api/stream_reactor.hpp"
 #include "api/util.hpp"
-#include "broker/client.hpp"
-#include "broker/session.hpp"
-#include "broker/shard.hpp"
 #include "mqtt/topic.hpp"
 
 namespace api {
 
 namespace {
 
-// Closes the connection attached to `s` on the shard that owns the session,
-// following the session if it moves meanwhile; `done` gets whether there was
-// one to close.
-void close_on_owner(broker::Broker& b, std::shared_ptr<broker::Session> s,
-                    std::shared_ptr<std::promise<bool>> done, int hops) {
-  const int owner = s->owner.load(std::memory_order_acquire);
-  b.run_on_shard(owner, [&b, s, done, owner, hops] {
-    if (s->owner.load(std::memory_order_acquire) != owner) {  // handed over meanwhile
-      if (hops < 8) {
-        close_on_owner(b, s, done, hops + 1);
-      } else {
-        done->set_value(false);
-      }
-      return;
-    }
-    broker::Client* c = s->client;
-    if (c == nullptr || c->closing()) {
-      done->set_value(false);
-      return;
-    }
-    c->close("disconnected through the gRPC API", true, mqtt::ReasonCode::AdministrativeAction);
-    done->set_value(true);
-  });
-}
-
-// Waits for the answer of work posted to a shard: nothing on time-out, or
-// when the work was dropped unrun (the workers are stopping: a broken promise).
-std::optional<bool> wait_answer(std::future<bool>& f) {
+// Waits for the answer of work posted to the MQTT workers: nothing on
+// time-out, or when the work was dropped unrun (the workers are stopping: a
+// broken promise).
+template <class T>
+std::optional<T> wait_answer(std::future<T>& f) {
   if (f.wait_for(BrokerService::kShardTimeout) != std::future_status::ready) return std::nullopt;
   try {
     return f.get();
@@ -78,7 +51,7 @@ grpc::ServerUnaryReactor* BrokerService::Publish(grpc::CallbackServerContext* ct
   auto msg = std::make_shared<const broker::Message>(
       req->topic(), req->payload(), static_cast<uint8_t>(req->qos()), req->retain(),
       std::string_view{}, wall_clock_ms(), meta);
-  broker_.publish_from_api(msg);
+  broker_.publish(msg);
   hub_.on_api_publish(msg);
   spdlog::debug("gRPC {}: published {} bytes on {} (QoS {}{})", ctx->peer(), req->payload().size(),
                 req->topic(), req->qos(), req->retain() ? ", retained" : "");
@@ -109,41 +82,22 @@ grpc::Status BrokerService::ListDevices(grpc::ServerContext* ctx,
                                         const v1::ListDevicesRequest* /*req*/,
                                         v1::ListDevicesResponse* resp) {
   if (grpc::Status denied = authorize(*ctx); !denied.ok()) return denied;
-  // Each shard lists its own clients on its own thread.
-  struct Gather {
-    std::mutex mu;
-    std::vector<v1::Device> devices;
-    int left = 0;
-    std::promise<bool> done;
-  };
-  auto g = std::make_shared<Gather>();
-  const int n = broker_.shard_count();
-  g->left = n;
-  std::future<bool> all = g->done.get_future();
-  for (int i = 0; i < n; ++i) {
-    broker_.run_on_shard(i, [g, &shard = broker_.shard(i)] {
-      // Connection times are on the shard's monotonic clock.
-      const int64_t to_wall = wall_clock_ms() - broker::monotonic_ms();
-      std::vector<v1::Device> mine;
-      for (const auto& [conn_id, c] : shard.clients()) {
-        if (!c->connected() || c->closing()) continue;
-        v1::Device& d = mine.emplace_back();
-        d.set_device_id(c->client_id());
-        d.set_remote_address(c->remote());
-        d.set_protocol_level(c->protocol_level());
-        d.set_connected_since_unix_ms(c->created_ms() + to_wall);
-      }
-      std::lock_guard lock(g->mu);
-      for (auto& d : mine) g->devices.push_back(std::move(d));
-      if (--g->left == 0) g->done.set_value(true);
-    });
-  }
-  if (!wait_answer(all)) {
+  std::future<std::vector<broker::ConnectedClient>> listed = broker_.list_clients();
+  std::optional<std::vector<broker::ConnectedClient>> clients = wait_answer(listed);
+  if (!clients) {
     return {grpc::StatusCode::UNAVAILABLE, "the MQTT workers did not answer in time"};
   }
-  std::sort(g->devices.begin(), g->devices.end(),
-            [](const v1::Device& a, const v1::Device& b) { return a.device_id() < b.device_id(); });
-  for (auto& d : g->devices) *resp->add_devices() = std::move(d);
+  std::sort(clients->begin(), clients->end(),
+            [](const broker::ConnectedClient& a, const broker::ConnectedClient& b) {
+              return a.client_id < b.client_id;
+            });
+  for (broker::ConnectedClient& c : *clients) {
+    v1::Device& d = *resp->add_devices();
+    d.set_device_id(std::move(c.client_id));
+    d.set_remote_address(std::move(c.remote));
+    d.set_protocol_level(c.protocol_level);
+    d.set_connected_since_unix_ms(c.connected_since_ms);
+  }
   return grpc::Status::OK;
 }
 
@@ -153,13 +107,7 @@ grpc::Status BrokerService::DisconnectDevice(grpc::ServerContext* ctx,
   if (grpc::Status denied = authorize(*ctx); !denied.ok()) return denied;
   const std::string& id = req->device_id();
   if (id.empty()) return {grpc::StatusCode::INVALID_ARGUMENT, "device_id is empty"};
-  std::shared_ptr<broker::Session> s = broker_.find_session(id);
-  if (!s || !s->online.load(std::memory_order_relaxed)) {
-    return {grpc::StatusCode::NOT_FOUND, "device " + id + " is not connected"};
-  }
-  auto done = std::make_shared<std::promise<bool>>();
-  std::future<bool> closed = done->get_future();
-  close_on_owner(broker_, std::move(s), std::move(done), 0);
+  std::future<bool> closed = broker_.disconnect(id);
   const std::optional<bool> was_connected = wait_answer(closed);
   if (!was_connected) {
     return {grpc::StatusCode::UNAVAILABLE, "the MQTT workers did not answer in time"};

@@ -9,7 +9,7 @@
 #include <chrono>
 
 #include "api/stream_hub.hpp"
-#include "broker/broker.hpp"
+#include "broker/api_facade.hpp"
 #include "mqttserver/v1/broker.grpc.pb.h"
 #include "store/store.hpp"
 
@@ -23,7 +23,7 @@ class BrokerService final
  public:
   // `store` may be null (no latest-payload store): GetLatest then answers
   // FAILED_PRECONDITION.
-  BrokerService(broker::Broker& broker, StreamHub& hub, store::Store* store)
+  BrokerService(broker::ApiFacade& broker, StreamHub& hub, store::Store* store)
       : broker_(broker), hub_(hub), store_(store) {}
 
   grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* ctx, const v1::PublishRequest* req,
@@ -41,7 +41,7 @@ class BrokerService final
   static constexpr std::chrono::milliseconds kShardTimeout{3000};
 
  private:
-  broker::Broker& broker_;
+  broker::ApiFacade& broker_;
   StreamHub& hub_;
   store::Store* store_;
 };

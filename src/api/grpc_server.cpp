@@ -109,9 +109,10 @@ util::Result<std::unique_ptr<GrpcServer>> GrpcServer::start(const GrpcOptions& o
   }
 
   std::unique_ptr<GrpcServer> self(new GrpcServer());
+  self->facade_ = std::make_unique<broker::ApiFacade>(broker);
   self->hub_ = std::make_unique<StreamHub>(opts.stream_queue);
-  self->published_ = std::make_unique<PublishedPacketService>(broker, *self->hub_);
-  self->v1_ = std::make_unique<BrokerService>(broker, *self->hub_, store);
+  self->published_ = std::make_unique<PublishedPacketService>(*self->facade_, *self->hub_);
+  self->v1_ = std::make_unique<BrokerService>(*self->facade_, *self->hub_, store);
 
   gpr_set_log_function(log_to_spdlog);
   grpc::EnableDefaultHealthCheckService(true);
@@ -127,7 +128,7 @@ util::Result<std::unique_ptr<GrpcServer>> GrpcServer::start(const GrpcOptions& o
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10'000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   // A payload for a device may be as large as an MQTT packet may be.
-  const size_t max_msg = std::max<size_t>(broker.config().max_packet_size, 4u << 20);
+  const size_t max_msg = std::max<size_t>(self->facade_->max_packet_size(), 4u << 20);
   builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<size_t>(max_msg, INT_MAX)));
   builder.RegisterService(self->published_.get());
   builder.RegisterService(self->v1_.get());
@@ -146,7 +147,7 @@ util::Result<std::unique_ptr<GrpcServer>> GrpcServer::start(const GrpcOptions& o
     health->SetServingStatus("rpcserver.PublishedPacketService", true);
     health->SetServingStatus("mqttserver.v1.BrokerService", true);
   }
-  broker.add_observer(self->hub_.get());
+  self->facade_->add_observer(self->hub_.get());
   self->address_ = with_port(opts.addr, port);
   spdlog::info(
       "gRPC API listening on {} ({}; rpcserver.PublishedPacketService, "

@@ -14,6 +14,9 @@
 namespace grpc {
 class Server;
 }
+namespace broker {
+class ApiFacade;
+}
 
 namespace api {
 
@@ -54,6 +57,7 @@ class GrpcServer {
   GrpcServer() = default;
 
   std::string address_;
+  std::unique_ptr<broker::ApiFacade> facade_;  // what the services may do to the broker
   std::unique_ptr<StreamHub> hub_;
   std::unique_ptr<PublishedPacketService> published_;
   std::unique_ptr<BrokerService> v1_;

@@ -52,13 +52,13 @@ grpc::ServerUnaryReactor* PublishedPacketService::PublishPayloadToDevice(
       std::make_shared<const broker::Message>(topic, req->payload(), static_cast<uint8_t>(qos),
                                               req->retain(), std::string_view{}, wall_clock_ms());
   switch (broker_.send_to_client(device, msg, static_cast<uint8_t>(qos))) {
-    case broker::Broker::SendResult::Sent:
+    case broker::ApiFacade::SendResult::Sent:
       resp->set_code("Success");
       break;
-    case broker::Broker::SendResult::Queued:
+    case broker::ApiFacade::SendResult::Queued:
       resp->set_code("Queued");
       break;
-    case broker::Broker::SendResult::NotFound:
+    case broker::ApiFacade::SendResult::NotFound:
       reactor->Finish(
           {grpc::StatusCode::NOT_FOUND,
            qos == 0 ? "device " + device + " is not connected"

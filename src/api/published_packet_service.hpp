@@ -3,14 +3,14 @@
 #pragma once
 
 #include "api/stream_hub.hpp"
-#include "broker/broker.hpp"
+#include "broker/api_facade.hpp"
 #include "published_packet.grpc.pb.h"
 
 namespace api {
 
 class PublishedPacketService final : public rpcserver::PublishedPacketService::CallbackService {
  public:
-  PublishedPacketService(broker::Broker& broker, StreamHub& hub) : broker_(broker), hub_(hub) {}
+  PublishedPacketService(broker::ApiFacade& broker, StreamHub& hub) : broker_(broker), hub_(hub) {}
 
   grpc::ServerWriteReactor<rpcserver::PublishedPacket>* StreamPublishedPayload(
       grpc::CallbackServerContext* ctx, const rpcserver::PublishedPacketRequest* req) override;
@@ -19,7 +19,7 @@ class PublishedPacketService final : public rpcserver::PublishedPacketService::C
                                                    rpcserver::PublishResponse* resp) override;
 
  private:
-  broker::Broker& broker_;
+  broker::ApiFacade& broker_;
   StreamHub& hub_;
 };
 
