@@ -17,8 +17,8 @@
 // nothing more once it is closing (its session was detached).
 //
 // The Driver is the stand-in for the network layer: the only part that knows
-// how Client reaches its connection (today the shard's dirty and closing
-// lists), kept small so it follows that seam when it changes.
+// how Client reaches its connection (broker::Transport, which each Conn
+// implements with the two lists a worker keeps).
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -48,11 +48,28 @@ void check(bool ok) {
 }
 
 // One connection as the network layer holds it.
-struct Conn {
+struct Conn final : broker::Transport {
   std::unique_ptr<broker::Client> client;
   std::string partial;        // bytes read and not yet used by the client
   std::string written;        // bytes the server wrote, not yet a whole packet
   bool closing_seen = false;  // the client was closing when last drained
+  bool write_queued = false;
+  std::vector<Conn*>* pending = nullptr;  // the driver's lists
+  std::vector<Conn*>* closing = nullptr;
+
+  void wants_write() override {
+    if (!write_queued) {
+      write_queued = true;
+      pending->push_back(this);
+    }
+  }
+  void close_requested() override { closing->push_back(this); }
+  void reset() {
+    client.reset();
+    partial.clear();
+    written.clear();
+    closing_seen = write_queued = false;
+  }
 };
 
 class Driver {
@@ -73,8 +90,10 @@ class Driver {
   void read(size_t i, std::string_view bytes) {
     Conn& c = conns_[i];
     if (!c.client) {
-      c = Conn{};
-      c.client = std::make_unique<broker::Client>(shard(), ++next_conn_, "fuzz");
+      c.reset();
+      c.pending = &pending_;
+      c.closing = &closing_;
+      c.client = std::make_unique<broker::Client>(shard(), c, ++next_conn_, "fuzz");
     }
     // The network layer stops reading a closing connection.
     if (c.client->closing()) return;
@@ -108,39 +127,32 @@ class Driver {
     c.partial.erase(0, used);
   }
 
-  Conn* conn_of(broker::Client* client) {
-    for (Conn& c : conns_) {
-      if (c.client.get() == client) return &c;
-    }
-    return nullptr;
-  }
-
   // What the worker does at the end of each loop turn (Worker::end_of_turn).
   void end_of_turn() {
     for (int round = 0; round < 16; ++round) {
       shard().flush_outboxes();
       shard().drain_inbox();
-      std::vector<broker::Client*> batch;
-      batch.swap(shard().dirty());
-      for (broker::Client* client : batch) {
-        client->dirty = false;
-        Conn* c = conn_of(client);
-        check(c != nullptr);
+      std::vector<Conn*> batch;
+      batch.swap(pending_);
+      for (Conn* c : batch) {
+        c->write_queued = false;
+        if (!c->client) continue;  // destroyed earlier in this turn
         // Packets that waited while a session was handed over.
-        if (!c->partial.empty() && !client->closing()) parse(*c);
+        if (!c->partial.empty() && !c->client->closing()) parse(*c);
         drain(*c);
       }
       bool did_work = !batch.empty();
       batch.clear();
-      batch.swap(shard().closing());
-      for (broker::Client* client : batch) {
-        Conn* c = conn_of(client);
-        check(c != nullptr && client->closing());
+      batch.swap(closing_);
+      for (Conn* c : batch) {
+        check(c->client != nullptr && c->client->closing());
         drain(*c);
         c->client.reset();
+        std::erase(pending_, c);
+        c->write_queued = false;
       }
       did_work |= !batch.empty();
-      if (!did_work && shard().outboxes_empty() && shard().dirty().empty()) break;
+      if (!did_work && shard().outboxes_empty() && pending_.empty()) break;
     }
   }
 
@@ -191,6 +203,8 @@ class Driver {
 
   std::unique_ptr<broker::Broker> broker_;
   std::array<Conn, kConnections> conns_;
+  std::vector<Conn*> pending_;  // connections with output (Transport::wants_write)
+  std::vector<Conn*> closing_;  // connections to end (Transport::close_requested)
   uint64_t next_conn_ = 0;
   int64_t now_ms_ = 1'000'000;
 };
