@@ -484,6 +484,9 @@ class Client5:
         self.closed_count = 0
         self.violations: list[str] = []
         self._acks: dict[int, Ack5] = {}  # packet id -> last PUBACK/PUBREC/PUBCOMP
+        # packet id -> the PUBACK/PUBREC itself: paho answers even a refusing PUBREC with
+        # PUBREL, so the PUBCOMP (0x92) can replace it in _acks before publish() looks.
+        self._answers: dict[int, Ack5] = {}
         self._subacks: dict[int, SubAck5] = {}
         self._unsubacks: dict[int, SubAck5] = {}
         self._cond = threading.Condition()
@@ -523,6 +526,8 @@ class Client5:
                 self.messages.put(p)
             elif isinstance(p, Ack5):
                 self._acks[p.packet_id] = p
+                if p.ptype in (PUBACK, PUBREC):
+                    self._answers[p.packet_id] = p
             elif isinstance(p, SubAck5):
                 (self._subacks if p.ptype == SUBACK else self._unsubacks)[p.packet_id] = p
             elif isinstance(p, Disconnect5):
@@ -604,9 +609,9 @@ class Client5:
             assert info.is_published(), f"{self.client_id}: publish to {topic!r} not sent within {timeout}s"
             return None
         want = PUBACK if qos == 1 else PUBREC
-        self._wait(lambda: info.mid in self._acks and self._acks[info.mid].ptype in (want, PUBCOMP), timeout,
+        self._wait(lambda: info.mid in self._answers and self._answers[info.mid].ptype == want, timeout,
                    f"{'PUBACK' if qos == 1 else 'PUBREC'} for {topic!r}")
-        first = self._acks[info.mid]
+        first = self._answers[info.mid]
         if qos == 2 and first.ptype == PUBREC and first.reason < 0x80:
             self._wait(lambda: self._acks[info.mid].ptype == PUBCOMP, timeout, f"PUBCOMP for {topic!r}")
         return first.reason
