@@ -89,7 +89,7 @@ ops::HttpHandlers ops_handlers(broker::Broker& broker, const store::Store& store
   ops::HttpHandlers h;
   h.metrics = [&broker, &store, &grpc] {
     ops::MetricsInput in;
-    in.broker = broker.snapshot();
+    in.broker = broker.stats_now();
     const store::StoreHealth health = store.health();
     in.store_up = health.up;
     in.store_pending = health.pending;
@@ -235,7 +235,7 @@ int main(int argc, char** argv) {
     }
     if (opts.stats_interval_s == 0 || Clock::now() < next_stats) continue;  // EINTR, watchdog
     next_stats = Clock::now() + interval;
-    broker::StatsSnapshot now = server.broker().snapshot();
+    broker::StatsSnapshot now = server.broker().stats_now();
     if (now.messages_in != last.messages_in || now.messages_out != last.messages_out ||
         now.open_connections != last.open_connections) {
       spdlog::info(
@@ -253,7 +253,7 @@ int main(int argc, char** argv) {
   sys.reset();   // publishes through the workers: stop it first
   http.reset();  // reads the broker, the store and gRPC
   server.stop();
-  server.broker().snapshot_sessions_now();
+  server.broker().save_sessions_now();
   store->stop();  // after the workers, so the last publishes are kept
   spdlog::info("stopped");
   return 0;

@@ -49,7 +49,7 @@ std::shared_ptr<Session> Broker::find_session(std::string_view client_id) {
   return it == sessions_.end() ? nullptr : it->second;
 }
 
-void Broker::restore_session(SessionSnapshot&& snap) {
+void Broker::load_stored_session(SessionSnapshot&& snap) {
   // Spread restored sessions over the shards; a reconnect moves a session to
   // its connection's shard anyway.
   int owner = static_cast<int>(std::hash<std::string>{}(snap.client_id) % shards_.size());
@@ -73,14 +73,14 @@ void Broker::restore_session(SessionSnapshot&& snap) {
   sessions_.insert_or_assign(s->client_id(), std::move(s));
 }
 
-void Broker::request_session_snapshots() {
+void Broker::request_session_saves() {
   for (auto& sh : shards_) {
     Shard* shard = sh.get();
-    run_on_shard(shard->index(), [shard] { shard->snapshot_dirty_sessions(); });
+    run_on_shard(shard->index(), [shard] { shard->save_changed_sessions(); });
   }
 }
 
-StatsSnapshot Broker::snapshot() {
+StatsSnapshot Broker::stats_now() {
   StatsSnapshot s;
   for (auto& sh : shards_) {
     const ShardCounters& c = sh->counters();
@@ -110,8 +110,8 @@ StatsSnapshot Broker::snapshot() {
   return s;
 }
 
-void Broker::snapshot_sessions_now() {
-  for (auto& sh : shards_) sh->snapshot_dirty_sessions();
+void Broker::save_sessions_now() {
+  for (auto& sh : shards_) sh->save_changed_sessions();
 }
 
 void Broker::discard_session_state(Session& s) {
@@ -119,7 +119,7 @@ void Broker::discard_session_state(Session& s) {
     persistence_->session_erased(s.client_id());
     s.persisted = false;
   }
-  s.persist_dirty = false;
+  s.unsaved_changes = false;
   for (const auto& [filter, o] : s.subscriptions) index_.unsubscribe(filter, &s);
   s.subscriptions.clear();
   s.inflight.clear();
@@ -154,7 +154,7 @@ void Broker::submit_to(int shard, InboxItem item) {
 }
 
 void Broker::publish_sys(const MessagePtr& msg) {
-  if (msg->retain()) retained_.restore(msg);  // restore(): not handed to the store
+  if (msg->retain()) retained_.load(msg);  // load(): not handed to the store
   Shard* target = shards_.front().get();
   run_on_shard(0, [target, msg] { target->route(msg); });
 }

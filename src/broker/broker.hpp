@@ -70,7 +70,7 @@ class Broker {
   RetainedStore& retained() { return retained_; }
   Stats& stats() { return stats_; }
   // Safe from any thread (relaxed reads).
-  StatsSnapshot snapshot();
+  StatsSnapshot stats_now();
   Shard& shard(int i) { return *shards_[static_cast<size_t>(i)]; }
   int shard_count() const { return static_cast<int>(shards_.size()); }
 
@@ -86,19 +86,19 @@ class Broker {
   BlockingPool& blocking() { return blocking_; }
 
   // Durable storage of retained messages and persistent sessions; set before
-  // the server starts, together with the restore calls.
+  // the server starts, together with the load calls (load_stored_session, RetainedStore::load).
   void set_persistence(PersistenceSink* sink) {
     persistence_ = sink;
     retained_.set_sink(sink);
   }
   PersistenceSink* persistence() const { return persistence_; }
   // Recreates a stored persistent session, offline, before the server starts.
-  void restore_session(SessionSnapshot&& snap);
+  void load_stored_session(SessionSnapshot&& snap);
   // Asks every shard to hand snapshots of its changed persistent sessions to
   // the sink (asynchronously, on the shards' threads).
-  void request_session_snapshots();
+  void request_session_saves();
   // The same, synchronously: only once the worker threads have stopped.
-  void snapshot_sessions_now();
+  void save_sessions_now();
   const std::vector<PublishObserver*>& observers() const { return observers_; }
 
   // CONNECT: registers connection `conn_id` on shard `shard` as the holder of

@@ -74,17 +74,8 @@ class Client {
   // and the destructor are the only ways in, so the network layer cannot end
   // a client without the transport hearing of it.
   void on_closed(std::string_view reason);
+  // client.cpp: dispatch and the connection's end.
   void handle(const mqtt::Frame& f);
-  void handle_connect(const mqtt::Frame& f);
-  // The v5 CONNECT properties; false when the connection was refused.
-  bool accept_connect_properties(const mqtt::Connect& c);
-  void authenticate(const mqtt::Connect& c);
-  void handle_publish(const mqtt::Frame& f);
-  // Resolves a v5 Topic Alias into p.topic; false (connection closed) when invalid.
-  bool resolve_topic_alias(mqtt::Publish& p);
-  void handle_subscribe(const mqtt::Frame& f);
-  void handle_unsubscribe(const mqtt::Frame& f);
-  void handle_ack(const mqtt::Frame& f);
   void handle_disconnect(const mqtt::Frame& f);
   void protocol_error(std::string_view reason,
                       mqtt::ReasonCode code = mqtt::ReasonCode::ProtocolError);
@@ -93,11 +84,30 @@ class Client {
   // PUBACK/PUBREC/PUBREL/PUBCOMP; the reason code goes to v5 clients only.
   void send_ack(mqtt::PacketType type, uint16_t packet_id,
                 mqtt::ReasonCode code = mqtt::ReasonCode::Success);
+
+  // client_connect.cpp: CONNECT, authentication, CONNACK.
+  void handle_connect(const mqtt::Frame& f);
+  // The v5 CONNECT properties; false when the connection was refused.
+  bool accept_connect_properties(const mqtt::Connect& c);
+  void authenticate(const mqtt::Connect& c);
   // CONNACK with `code` (a 3.x client gets the return code it maps to).
   void send_connack(bool present, mqtt::ReasonCode code);
   // Refuses the CONNECT with `code` (the v5 reason, mapped for 3.x) and closes.
   void refuse(mqtt::ReasonCode code, std::string_view reason);
-  // Writes one PUBLISH of `m` to this client; false when it must not go out
+
+  // client_inbound.cpp: the client's PUBLISHes and its acks of ours.
+  void handle_publish(const mqtt::Frame& f);
+  // Resolves a v5 Topic Alias into p.topic; false (connection closed) when invalid.
+  bool resolve_topic_alias(mqtt::Publish& p);
+  void handle_ack(const mqtt::Frame& f);
+
+  // client_subscribe.cpp
+  void handle_subscribe(const mqtt::Frame& f);
+  void handle_unsubscribe(const mqtt::Frame& f);
+  void send_retained(std::string_view filter, uint8_t granted, uint32_t sub_id);
+
+  // client_outbound.cpp: the QoS 1/2 window towards the client over Session.
+  // Writes one PUBLISH of `d` to this client; false when it must not go out
   // (expired before delivery started, or above the client's Maximum Packet Size).
   bool write_publish(const Delivery& d, uint16_t packet_id, bool dup, bool check_expiry = true);
   uint32_t send_window() const;
@@ -105,7 +115,6 @@ class Client {
   // Resends flights held back after a resume while the window has room.
   void send_held_back(uint32_t window);
   void resend_inflight();
-  void send_retained(std::string_view filter, uint8_t granted, uint32_t sub_id);
 
   Shard& shard_;
   // The only way out to the network layer (wants_write, close_requested): no

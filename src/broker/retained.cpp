@@ -6,11 +6,11 @@
 namespace broker {
 
 void RetainedStore::put(const MessagePtr& m) {
-  restore(m);
+  load(m);
   if (sink_) sink_->retained_changed(m);
 }
 
-void RetainedStore::restore(const MessagePtr& m) {
+void RetainedStore::load(const MessagePtr& m) {
   std::lock_guard lock(mu_);
   if (m->payload().empty()) {
     by_topic_.erase(std::string(m->topic()));

@@ -19,7 +19,7 @@ class RetainedStore {
   void set_sink(PersistenceSink* sink) { sink_ = sink; }
   // Stores `m` without telling the sink: a message loaded at start-up, or one
   // of the broker's own $SYS messages (not worth keeping across a restart).
-  void restore(const MessagePtr& m);
+  void load(const MessagePtr& m);
   // Stores `m` for its topic, or clears the topic when the payload is empty
   // [MQTT-3.3.1-10], [MQTT-3.3.1-11].
   void put(const MessagePtr& m);

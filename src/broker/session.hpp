@@ -96,10 +96,10 @@ class Session {
   Ring<Delivery> queue;                  // QoS 1/2 deliveries waiting for room in the window
   std::vector<uint16_t> incoming_qos2;   // ids of QoS 2 PUBLISHes awaiting PUBREL
   uint16_t last_packet_id = 0;
-  uint32_t held_back = 0;      // flights with held_back set
-  uint64_t dropped = 0;        // messages dropped because the queue was full
-  bool persist_dirty = false;  // changed since the last snapshot
-  bool persisted = false;      // a snapshot was handed to storage
+  uint32_t held_back = 0;        // flights with held_back set
+  uint64_t dropped = 0;          // messages dropped because the queue was full
+  bool unsaved_changes = false;  // changed since the last snapshot
+  bool persisted = false;        // a snapshot was handed to storage
 
   uint16_t next_packet_id() {
     // Skip 0 and ids still in flight [MQTT-2.3.1-2]; the window is small.

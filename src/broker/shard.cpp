@@ -70,7 +70,7 @@ void Shard::deliver_here(const std::shared_ptr<Session>& s, Delivery&& d) {
   if (s->client) {
     s->client->send(d);
   } else if (!s->clean && d.qos > 0) {
-    enqueue_offline(*s, std::move(d), broker_);
+    queue_for_later(*s, std::move(d), broker_);
     mark_session_changed(s);
   }
   // QoS 0 to a session without a connection is not kept, as in Mosquitto's
@@ -143,10 +143,10 @@ void Shard::handle_takeover(inbox::Takeover& t) {
   s->expiry_s = t.expiry_s;
   s->expires_at_ms = 0;
   s->timed = false;  // this shard's list drops it (see expire_sessions)
-  // Likewise this shard's list of changed sessions (snapshot_dirty_sessions):
+  // Likewise this shard's list of changed sessions (save_changed_sessions):
   // the new owner marks the session changed when it attaches, which saves it
   // whole, including any change this shard had not saved yet.
-  s->persist_dirty = false;
+  s->unsaved_changes = false;
   attach.session_present = present;
   s->hand_to(t.from);
   send_attach(t.from, std::move(attach));
@@ -178,19 +178,19 @@ void Shard::handle_attach(inbox::Attach& a) {
 }
 
 void Shard::mark_session_changed(const std::shared_ptr<Session>& s) {
-  if (s->clean || s->persist_dirty || !broker_.persistence()) return;
-  s->persist_dirty = true;
+  if (s->clean || s->unsaved_changes || !broker_.persistence()) return;
+  s->unsaved_changes = true;
   changed_sessions_.push_back(s);
 }
 
-void Shard::snapshot_dirty_sessions() {
+void Shard::save_changed_sessions() {
   PersistenceSink* sink = broker_.persistence();
   for (auto& s : changed_sessions_) {
-    // Moved to another shard: no longer ours to touch, not even persist_dirty
+    // Moved to another shard: no longer ours to touch, not even unsaved_changes
     // (handle_takeover cleared it, and the new owner keeps its own list).
     if (!s->owned_by(index_)) continue;
-    if (!s->persist_dirty) continue;  // discarded meanwhile, or listed twice
-    s->persist_dirty = false;
+    if (!s->unsaved_changes) continue;  // discarded meanwhile, or listed twice
+    s->unsaved_changes = false;
     if (s->clean) continue;
     SessionSnapshot snap;
     snap.client_id = s->client_id();
@@ -268,7 +268,7 @@ MessagePtr make_will_message(const StoredWill& w, const std::string& client_id) 
                                          wall_clock_ms(), meta);
 }
 
-void enqueue_offline(Session& s, Delivery d, Broker& broker) {
+void queue_for_later(Session& s, Delivery d, Broker& broker) {
   const uint32_t max = broker.config().max_queued;
   if (s.queue.size() >= max) {
     // With --max-queued 0 nothing is queued: the new message is the one dropped.

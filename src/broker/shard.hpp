@@ -29,7 +29,7 @@ MessagePtr make_will_message(const StoredWill& w, const std::string& client_id);
 
 // Queues `d` for a session whose inflight window is full or that is offline,
 // dropping (and counting) the oldest beyond the configured bound.
-void enqueue_offline(Session& s, Delivery d, Broker& broker);
+void queue_for_later(Session& s, Delivery d, Broker& broker);
 
 // Per-message counters of one shard. Only the shard's thread writes them
 // (a plain load + store, no locked instruction); others read them relaxed
@@ -108,7 +108,7 @@ class Shard {
   // A persistent session changed (subscriptions, queued or inflight messages):
   // it is saved at the next snapshot request. Owner thread only.
   void mark_session_changed(const std::shared_ptr<Session>& s);
-  void snapshot_dirty_sessions();
+  void save_changed_sessions();
 
   // A session of this shard went offline: it ends at s->expires_at_ms (if
   // set), and its pending will goes out at s->will_due_ms (if any).

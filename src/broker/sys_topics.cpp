@@ -83,7 +83,7 @@ void SysTopics::publish(const std::string& topic, const std::string& payload) {
 
 void SysTopics::publish_round() {
   const auto now = std::chrono::steady_clock::now();
-  const StatsSnapshot s = broker_.snapshot();
+  const StatsSnapshot s = broker_.stats_now();
   const int64_t uptime_s = std::chrono::duration_cast<std::chrono::seconds>(now - started_).count();
   for (const auto& [topic, payload] : sys_values(s, version_, uptime_s)) publish(topic, payload);
 

@@ -26,8 +26,8 @@ util::Status WriteBehindStore::start() {
 void WriteBehindStore::restore_into(broker::Broker& b) {
   size_t retained = 0, sessions = 0, bad = 0;
   if (auto loaded = backend_->load_retained([&](const StoredRetained& r) {
-        b.retained().restore(std::make_shared<const broker::Message>(
-            r.topic, r.payload, r.qos, true, "", r.updated_ms, r.meta));
+        b.retained().load(std::make_shared<const broker::Message>(r.topic, r.payload, r.qos, true,
+                                                                  "", r.updated_ms, r.meta));
         ++retained;
       });
       !loaded) {
@@ -41,7 +41,7 @@ void WriteBehindStore::restore_into(broker::Broker& b) {
               ++bad;
               return;
             }
-            b.restore_session(std::move(snap));
+            b.load_stored_session(std::move(snap));
             ++sessions;
           });
       !loaded) {
@@ -169,7 +169,7 @@ void WriteBehindStore::run() {
     lock.unlock();
     // Sessions are snapshotted by their owner threads; what they hand over is
     // written by the next flush.
-    if (b) b->request_session_snapshots();
+    if (b) b->request_session_saves();
     bool ok = flush_once();
     lock.lock();
     backoff = ok ? interval_ : std::min(max_backoff, backoff * 2);
