@@ -8,7 +8,7 @@
 
 #include "broker/clock.hpp"
 #include "broker/message.hpp"
-#include "mqtt/codec5.hpp"
+#include "mqtt/codec.hpp"
 #include "mqtt/properties.hpp"
 #include "mqtt/topic.hpp"
 

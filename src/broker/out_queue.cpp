@@ -1,7 +1,7 @@
 #include "broker/out_queue.hpp"
 
 #include "mqtt/codec.hpp"
-#include "mqtt/codec5.hpp"
+#include "mqtt/codec.hpp"
 
 namespace broker {
 

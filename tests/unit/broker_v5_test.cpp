@@ -35,7 +35,7 @@
 #include "broker/shard.hpp"
 #include "broker_fixture.hpp"
 #include "mqtt/codec.hpp"
-#include "mqtt/codec5.hpp"
+#include "mqtt/codec.hpp"
 
 namespace {
 

@@ -17,7 +17,7 @@
 
 #include "broker/message.hpp"
 #include "mqtt/codec.hpp"
-#include "mqtt/codec5.hpp"
+#include "mqtt/codec.hpp"
 #include "mqtt/properties.hpp"
 
 namespace {
