@@ -1,7 +1,6 @@
 #include "broker/out_queue.hpp"
 
 #include "mqtt/codec.hpp"
-#include "mqtt/codec.hpp"
 
 namespace broker {
 

@@ -35,7 +35,6 @@
 #include "broker/shard.hpp"
 #include "broker_fixture.hpp"
 #include "mqtt/codec.hpp"
-#include "mqtt/codec.hpp"
 
 namespace {
 

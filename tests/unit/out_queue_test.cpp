@@ -17,7 +17,6 @@
 
 #include "broker/message.hpp"
 #include "mqtt/codec.hpp"
-#include "mqtt/codec.hpp"
 #include "mqtt/properties.hpp"
 
 namespace {
