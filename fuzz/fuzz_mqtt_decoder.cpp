@@ -341,7 +341,9 @@ void check_connack(const Frame& f, uint8_t level) {
   check_properties(c.props.properties, PropertyContext::Connack);
   std::string wire;
   encode_connack(wire, level, c);
-  if (level != kLevel5) FUZZ_CHECK(wire == std::string_view(f.body.data() - 2, 4));
+  // 3.x: the same two body bytes (the frame's remaining length may have been
+  // encoded in more bytes than needed; ours is always the shortest form).
+  if (level != kLevel5) FUZZ_CHECK(wire.size() == 4 && std::string_view(wire).substr(2) == f.body);
   Connack again;
   FUZZ_CHECK(decode_connack(reframe(wire, PacketType::Connack, level), level, again).ok());
   const ConnackProperties& a = c.props;
