@@ -271,19 +271,6 @@ void check_unsubscribe(const Frame& f, uint8_t level) {
              user_props(again.properties) == user_props(u.properties));
 }
 
-PropertyContext ack_context(PacketType t) {
-  switch (t) {
-    case PacketType::Pubrec:
-      return PropertyContext::Pubrec;
-    case PacketType::Pubrel:
-      return PropertyContext::Pubrel;
-    case PacketType::Pubcomp:
-      return PropertyContext::Pubcomp;
-    default:
-      return PropertyContext::Puback;
-  }
-}
-
 void check_ack(const Frame& f, uint8_t level) {
   Ack a;
   const DecodeResult r = decode_ack(f, level, a);

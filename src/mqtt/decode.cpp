@@ -32,19 +32,6 @@ DecodeResult read_properties(Reader& r, PropertyContext ctx, Properties& out) {
   return res;
 }
 
-PropertyContext ack_context(PacketType t) {
-  switch (t) {
-    case PacketType::Pubrec:
-      return PropertyContext::Pubrec;
-    case PacketType::Pubrel:
-      return PropertyContext::Pubrel;
-    case PacketType::Pubcomp:
-      return PropertyContext::Pubcomp;
-    default:
-      return PropertyContext::Puback;
-  }
-}
-
 // Reason String (+ the block itself) of an acknowledgement.
 void fill_ack_properties(const Properties& props, AckProperties& out) {
   out = AckProperties{};

@@ -76,6 +76,20 @@ enum class PropertyContext : uint8_t {
   Auth,
 };
 
+// Which properties a PUBACK, PUBREC, PUBREL or PUBCOMP of type `t` may carry.
+inline PropertyContext ack_context(PacketType t) {
+  switch (t) {
+    case PacketType::Pubrec:
+      return PropertyContext::Pubrec;
+    case PacketType::Pubrel:
+      return PropertyContext::Pubrel;
+    case PacketType::Pubcomp:
+      return PropertyContext::Pubcomp;
+    default:
+      return PropertyContext::Puback;
+  }
+}
+
 // The data type of identifier `id`; nullopt for an identifier MQTT 5.0 does
 // not define.
 std::optional<PropertyType> property_type(uint8_t id);
