@@ -87,6 +87,8 @@ grpc::Status BrokerService::ListDevices(grpc::ServerContext* ctx,
   if (!clients) {
     return {grpc::StatusCode::UNAVAILABLE, "the MQTT workers did not answer in time"};
   }
+  // A cluster lists every node's devices (those whose node answers in time).
+  for (broker::ConnectedClient& c : broker_.remote_clients()) clients->push_back(std::move(c));
   std::sort(clients->begin(), clients->end(),
             [](const broker::ConnectedClient& a, const broker::ConnectedClient& b) {
               return a.client_id < b.client_id;
@@ -97,6 +99,7 @@ grpc::Status BrokerService::ListDevices(grpc::ServerContext* ctx,
     d.set_remote_address(std::move(c.remote));
     d.set_protocol_level(c.protocol_level);
     d.set_connected_since_unix_ms(c.connected_since_ms);
+    d.set_node(std::move(c.node));
   }
   return grpc::Status::OK;
 }
@@ -112,7 +115,9 @@ grpc::Status BrokerService::DisconnectDevice(grpc::ServerContext* ctx,
   if (!was_connected) {
     return {grpc::StatusCode::UNAVAILABLE, "the MQTT workers did not answer in time"};
   }
-  if (!*was_connected) return {grpc::StatusCode::NOT_FOUND, "device " + id + " is not connected"};
+  if (!*was_connected && !broker_.disconnect_remote(id)) {
+    return {grpc::StatusCode::NOT_FOUND, "device " + id + " is not connected"};
+  }
   spdlog::info("gRPC {}: disconnected device {}", ctx->peer(), id);
   return grpc::Status::OK;
 }

@@ -111,6 +111,8 @@ util::Result<std::unique_ptr<GrpcServer>> GrpcServer::start(const GrpcOptions& o
   std::unique_ptr<GrpcServer> self(new GrpcServer());
   self->facade_ = std::make_unique<broker::ApiFacade>(broker);
   self->hub_ = std::make_unique<StreamHub>(opts.stream_queue);
+  self->hub_->set_on_active(
+      [facade = self->facade_.get()](bool on) { facade->want_everything(on); });
   self->published_ = std::make_unique<PublishedPacketService>(*self->facade_, *self->hub_);
   self->v1_ = std::make_unique<BrokerService>(*self->facade_, *self->hub_, store);
 

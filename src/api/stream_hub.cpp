@@ -184,6 +184,14 @@ void StreamHub::on_api_publish(const broker::MessagePtr& msg) {
   }
 }
 
+void StreamHub::on_peer_publish(const broker::MessagePtr& msg, broker::Source from) {
+  if (from == broker::Source::Device) {
+    on_device_publish(msg);
+  } else {
+    on_api_publish(msg);
+  }
+}
+
 std::shared_ptr<Stream> StreamHub::open(StreamFilter filter, std::string peer, StreamSink* sink) {
   std::lock_guard lock(mu_);
   auto s = std::make_shared<Stream>(*this, next_id_++, std::move(filter), capacity_,
@@ -210,7 +218,9 @@ void StreamHub::publish_locked_snapshot() {
     }
     if (f.api_messages) snap->api.push_back(s);
   }
+  const bool was_active = snapshot_ && snapshot_->size > 0;
   snap->size = streams_.size();
+  if (on_active_ && was_active != (snap->size > 0)) on_active_(snap->size > 0);
   snapshot_ = std::move(snap);
   generation_.store(new_generation(), std::memory_order_release);
 }

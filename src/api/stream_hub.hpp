@@ -12,6 +12,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -122,6 +123,11 @@ class StreamHub final : public broker::PublishObserver {
   void on_device_publish(const broker::MessagePtr& msg) override;
   // API threads: `msg` was published through the API (streams with api_messages).
   void on_api_publish(const broker::MessagePtr& msg);
+  // The cluster's thread: another node's device or API published `msg`.
+  void on_peer_publish(const broker::MessagePtr& msg, broker::Source from) override;
+  // Told (under the registry lock, so in order) when the first stream opens
+  // and the last one closes: a cluster node then takes every node's messages.
+  void set_on_active(std::function<void(bool)> fn) { on_active_ = std::move(fn); }
 
   // Registers a stream; from now on matching messages are queued for it. The
   // caller holds its write token and must call run() once set up.
@@ -163,6 +169,7 @@ class StreamHub final : public broker::PublishObserver {
   std::atomic<uint64_t> generation_;
   uint64_t next_id_ = 1;
   std::atomic<uint64_t> dropped_{0};
+  std::function<void(bool)> on_active_;
 
   // Dispatcher: runs streams whose token a producer took.
   std::mutex ready_mu_;

@@ -58,7 +58,7 @@ std::future<std::vector<ConnectedClient>> ApiFacade::list_clients() {
       for (const auto& [conn_id, c] : shard.clients()) {
         if (!c->connected() || c->closing()) continue;
         mine.push_back(
-            {c->client_id(), c->remote(), c->protocol_level(), c->created_ms() + to_wall});
+            {c->client_id(), c->remote(), c->protocol_level(), c->created_ms() + to_wall, {}});
       }
       std::lock_guard lock(g->mu);
       for (auto& d : mine) g->clients.push_back(std::move(d));

@@ -16,14 +16,6 @@
 
 namespace broker {
 
-// A client past CONNACK, as the API lists it.
-struct ConnectedClient {
-  std::string client_id;
-  std::string remote;              // peer address
-  uint8_t protocol_level = 0;      // 3, 4 or 5
-  int64_t connected_since_ms = 0;  // Unix time (wall clock)
-};
-
 class ApiFacade {
  public:
   explicit ApiFacade(Broker& broker) : broker_(broker) {}
@@ -33,15 +25,34 @@ class ApiFacade {
   // Registers `o` for every device PUBLISH; before the workers start.
   void add_observer(PublishObserver* o) { broker_.add_observer(o); }
 
+  // A gRPC stream is open (on) or the last one closed: in a cluster, this node
+  // then takes every node's device messages (or stops).
+  void want_everything(bool on) {
+    if (Peers* p = broker_.peers()) p->want_everything(on);
+  }
   // Routes `msg` to every matching subscriber (and keeps it when retained).
   void publish(const MessagePtr& msg) { broker_.publish_from_api(msg); }
   // Sends `msg` to one client's session (see Broker::send_to_client).
   using SendResult = Broker::SendResult;
+  // In a cluster, a client on another node is asked there (blocking).
   SendResult send_to_client(std::string_view client_id, const MessagePtr& msg, uint8_t qos) {
-    return broker_.send_to_client(client_id, msg, qos);
+    SendResult r = broker_.send_to_client(client_id, msg, qos);
+    if (r != SendResult::NotFound) return r;
+    Peers* p = broker_.peers();
+    return p ? p->send_to_remote_client(std::string(client_id), msg, qos) : r;
+  }
+  // In a cluster: the clients of the other nodes (blocking, a moment), and
+  // closing a client on another node (blocking; false: none found).
+  std::vector<ConnectedClient> remote_clients() {
+    Peers* p = broker_.peers();
+    return p ? p->remote_clients() : std::vector<ConnectedClient>{};
+  }
+  bool disconnect_remote(std::string_view client_id) {
+    Peers* p = broker_.peers();
+    return p && p->disconnect_remote(std::string(client_id));
   }
 
-  // Every connected client of every shard, in no particular order. Each shard
+  // Every connected client of every shard (this node), in no particular order. Each shard
   // lists its own on its thread; the future breaks (std::future_error) when
   // the workers stopped without running that.
   std::future<std::vector<ConnectedClient>> list_clients();

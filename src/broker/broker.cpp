@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "broker/client.hpp"
 #include "broker/session.hpp"
 #include "broker/shard.hpp"
 
@@ -155,16 +156,129 @@ void Broker::submit_to(int shard, InboxItem item) {
 
 void Broker::publish_sys(const MessagePtr& msg) {
   if (msg->retain()) retained_.load(msg);  // load(): not handed to the store
-  Shard* target = shards_.front().get();
-  run_on_shard(0, [target, msg] { target->route(msg); });
+  // Never to other nodes: each has its own $SYS.
+  submit_to(0, inbox::Route{msg});
 }
 
 void Broker::publish_from_api(const MessagePtr& msg) {
-  if (msg->retain()) retained_.put(msg);
+  if (msg->retain()) keep_retained(msg);
+  if (peers_) peers_->forward(msg, Source::Api);
   // Route on a shard's own thread: the topic index is thread-safe, but
   // delivery to local sessions must happen on their owner.
-  Shard* target = shards_.front().get();
-  run_on_shard(0, [target, msg] { target->route(msg); });
+  submit_to(0, inbox::Route{msg});
+}
+
+void Broker::keep_retained(const MessagePtr& msg) {
+  retained_.put(msg);
+  if (peers_) peers_->retained_changed(msg);
+}
+
+void Broker::deliver_from_peer(const MessagePtr& msg, Source from) {
+  for (PublishObserver* o : observers_) o->on_peer_publish(msg, from);
+  if (from == Source::Device && cfg_.non_broker) return;
+  // One shard per topic keeps each topic's messages in order [MQTT-4.6.0-6]
+  // while spreading the routing work of remote traffic over the workers.
+  const size_t shard = std::hash<std::string_view>{}(msg->topic()) % shards_.size();
+  submit_to(static_cast<int>(shard), inbox::Route{msg});
+}
+
+void Broker::forget_session(const std::shared_ptr<Session>& s) {
+  std::lock_guard lock(sessions_mu_);
+  auto it = sessions_.find(s->client_id());
+  if (it != sessions_.end() && it->second == s) sessions_.erase(it);
+}
+
+void Broker::give_session_away(const std::string& client_id, bool clean_start, uint64_t revision,
+                               bool erase_stored,
+                               std::function<void(std::optional<SessionSnapshot>)> reply) {
+  std::shared_ptr<Session> s = find_session(client_id);
+  if (!s) {
+    reply(std::nullopt);
+    return;
+  }
+  // On the owner's thread; a session that moves meanwhile is followed there.
+  struct Step {
+    Broker* b;
+    std::shared_ptr<Session> s;
+    bool clean_start, erase_stored;
+    uint64_t revision;
+    std::function<void(std::optional<SessionSnapshot>)> reply;
+    void operator()() {
+      Shard* here = Shard::current();
+      if (!here || !s->owned_by(here->index())) {
+        b->run_on_shard(s->owner_shard(), std::move(*this));
+        return;
+      }
+      if (s->cluster_revision > revision) {  // claimed here again since: ours now
+        reply(std::nullopt);
+        return;
+      }
+      if (s->client) {
+        s->client->close("session taken over by a connection on another node", true,
+                         mqtt::ReasonCode::SessionTakenOver);
+      }
+      std::optional<SessionSnapshot> snap;
+      if (!clean_start && !s->clean && b->find_session(s->client_id()) == s) {
+        // It goes on there: a delayed will is not sent [MQTT-3.1.3-9].
+        s->pending_will.reset();
+        snap = snapshot_of(*s);
+      } else {
+        here->publish_pending_will(*s);
+      }
+      s->timed = false;
+      s->unsaved_changes = false;
+      // The session now lives on the other node, which saves it; a shared
+      // store (Cassandra) keeps the row for it.
+      if (!erase_stored) s->persisted = false;
+      b->forget_session(s);
+      b->discard_session_state(*s);
+      reply(std::move(snap));
+    }
+  };
+  Step step{this, s, clean_start, erase_stored, revision, std::move(reply)};
+  const int owner = s->owner_shard();
+  run_on_shard(owner, std::move(step));
+}
+
+void Broker::adopt_session(SessionSnapshot&& snap, int shard) {
+  if (find_session(snap.client_id)) {
+    spdlog::warn("client {}: a session handed over by another node was ignored: one is here",
+                 snap.client_id);
+    return;
+  }
+  auto s = std::make_shared<Session>(snap.client_id, shard);
+  s->clean = false;
+  s->expiry_s = snap.expiry_s;
+  for (auto& [filter, o] : snap.subscriptions) {
+    index_.subscribe(filter, s, o);
+    s->subscriptions.emplace(std::move(filter), o);
+  }
+  for (auto& m : snap.messages) s->queue.push_back(std::move(m));
+  std::lock_guard lock(sessions_mu_);
+  sessions_.try_emplace(s->client_id(), std::move(s));
+}
+
+void Broker::claimed_elsewhere(const std::string& client_id, uint64_t revision) {
+  std::shared_ptr<Session> s = find_session(client_id);
+  if (!s) return;
+  struct Step {
+    Broker* b;
+    std::shared_ptr<Session> s;
+    uint64_t revision;
+    void operator()() {
+      Shard* here = Shard::current();
+      if (!here || !s->owned_by(here->index())) {
+        b->run_on_shard(s->owner_shard(), std::move(*this));
+        return;
+      }
+      if (!s->client || s->cluster_revision >= revision) return;
+      // Two CONNECTs raced on two nodes and the other one's claim is newer:
+      // only one connection per client id [MQTT-3.1.4-2], the newest.
+      s->client->close("client id claimed by a newer connection on another node", true,
+                       mqtt::ReasonCode::SessionTakenOver);
+    }
+  };
+  run_on_shard(s->owner_shard(), Step{this, s, revision});
 }
 
 }  // namespace broker

@@ -17,6 +17,7 @@
 #include "broker/config.hpp"
 #include "broker/inbox.hpp"
 #include "broker/message.hpp"
+#include "broker/peers.hpp"
 #include "broker/persistence.hpp"
 #include "broker/retained.hpp"
 #include "broker/topic_index.hpp"
@@ -32,6 +33,10 @@ class PublishObserver {
  public:
   virtual ~PublishObserver() = default;
   virtual void on_device_publish(const MessagePtr& msg) = 0;
+  // A message another node of the cluster accepted (from its devices or its
+  // API), called on the cluster's thread. The store ignores these: the node
+  // that received a message stores it.
+  virtual void on_peer_publish(const MessagePtr& /*msg*/, Source /*from*/) {}
 };
 
 // Counters for logs and metrics that change rarely; relaxed atomics. The
@@ -113,11 +118,13 @@ class Broker {
   // holds it). Returns true when it was removed.
   bool release_session(const std::shared_ptr<Session>& s, uint64_t conn_id);
   std::shared_ptr<Session> find_session(std::string_view client_id);
+  // Removes `s` from the registry (if it is still the one registered for its id).
+  void forget_session(const std::shared_ptr<Session>& s);
   // Drops a session's subscriptions and queued state (clean session). Owner only.
   void discard_session_state(Session& s);
   void log_queue_drop(const std::string& client_id, uint64_t dropped);
 
-  enum class SendResult { Sent, Queued, NotFound };
+  using SendResult = broker::SendResult;
   // Posts a message to one client's session, from any thread (the API).
   // Sent: the client is connected; Queued: it has a persistent session and is
   // offline (QoS 1/2 wait for it); NotFound: no session has that client id.
@@ -131,6 +138,41 @@ class Broker {
   void run_on_shard(int i, std::function<void()> fn) { submit_to(i, inbox::Run{std::move(fn)}); }
   // Routes a message to every matching subscriber, from any thread (the API).
   void publish_from_api(const MessagePtr& msg);
+  // A retained message set (or cleared) here: in memory, the store, and the
+  // other nodes of the cluster.
+  void keep_retained(const MessagePtr& msg);
+
+  // ---- the cluster (src/cluster); all null/unused on a single server ----
+  // Set before the server starts; the topic index reports interest to it.
+  void set_peers(Peers* p) {
+    peers_ = p;
+    index_.set_peers(p);
+  }
+  Peers* peers() const { return peers_; }
+  // A message another node accepted: to the gRPC streams (observers), and to
+  // this node's subscribers unless it is a device's in non-broker mode. From
+  // the cluster's thread; per topic in the order called.
+  void deliver_from_peer(const MessagePtr& msg, Source from);
+  // A retained change made on another node: kept in memory only (the node
+  // that took it stores it).
+  void retained_from_peer(const MessagePtr& msg) { retained_.load(msg); }
+  // Another node's CONNECT claimed `client_id` (claim `revision`): on the
+  // session's owner shard, closes its connection (MQTT 5: Session taken over,
+  // 0x8E) with a takeover's will rules and removes the session from this node
+  // (from its store too when `erase_stored`). `reply` runs on that shard with
+  // the session's snapshot when it goes on there (persistent, and the new
+  // connection did not ask for a clean start), else with nothing. A session
+  // claimed here with a newer revision stays.
+  void give_session_away(const std::string& client_id, bool clean_start, uint64_t revision,
+                         bool erase_stored,
+                         std::function<void(std::optional<SessionSnapshot>)> reply);
+  // The session another node handed over becomes this node's, owned by shard
+  // `shard` (called on its thread) unless one with that id is here already.
+  void adopt_session(SessionSnapshot&& snap, int shard);
+  // Every client id connected to this node that a newer claim elsewhere
+  // supersedes is closed: the cluster calls this for each claim it sees.
+  void claimed_elsewhere(const std::string& client_id, uint64_t revision);
+
   // The broker's own $SYS messages: retained in memory only (they are made
   // again after a restart) and routed like an API publish, never seen by the
   // observers (store, gRPC streams), which are for device messages.
@@ -144,6 +186,7 @@ class Broker {
   std::vector<std::unique_ptr<Shard>> shards_;
   std::vector<PublishObserver*> observers_;
   PersistenceSink* persistence_ = nullptr;
+  Peers* peers_ = nullptr;
   auth::Authenticator auth_;  // the current auth::Policy, swapped under a mutex
   BlockingPool blocking_{2};
   std::mutex sessions_mu_;

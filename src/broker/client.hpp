@@ -12,6 +12,7 @@
 
 #include "auth/authenticator.hpp"
 #include "broker/out_queue.hpp"
+#include "broker/peers.hpp"
 #include "broker/session.hpp"
 #include "broker/topic_aliases.hpp"
 #include "broker/transport.hpp"
@@ -63,6 +64,8 @@ class Client {
   // taking the ACL rules from the same `policy` that checked the password (a
   // SIGHUP reload between the two must not mix files).
   void finish_connect(auth::ConnectResult r, const std::shared_ptr<const auth::Policy>& policy);
+  // Cluster: the claim of this client id across the nodes came back.
+  void claimed_in_cluster(ClaimOutcome outcome);
 
  private:
   enum class State : uint8_t { AwaitConnect, Attaching, Connected, Closed };
@@ -90,6 +93,9 @@ class Client {
   // The v5 CONNECT properties; false when the connection was refused.
   bool accept_connect_properties(const mqtt::Connect& c);
   void authenticate(const mqtt::Connect& c);
+  // The session claim on this node (after the cluster's, if any): attach at
+  // once, or take the session over from the shard that holds it.
+  void claim_locally();
   // CONNACK with `code` (a 3.x client gets the return code it maps to).
   void send_connack(bool present, mqtt::ReasonCode code);
   // Refuses the CONNECT with `code` (the v5 reason, mapped for 3.x) and closes.
@@ -145,6 +151,7 @@ class Client {
   std::unique_ptr<TopicAliases> aliases_;  // MQTT 5, allocated on first use
   int64_t created_ms_ = 0;
   int64_t last_rx_ms_ = 0;
+  uint64_t cluster_revision_ = 0;  // this connection's claim of its id in the cluster
   std::string close_reason_;
 };
 

@@ -169,6 +169,35 @@ void Client::finish_connect(auth::ConnectResult r,
     return refuse(ReasonCode::NotAuthorized,
                   fmt::format("will topic '{}': $SYS topics are the broker's own", will_->topic));
   }
+  if (Peers* peers = shard_.broker().peers()) {
+    // One connection per client id in the whole cluster: the claim is a round
+    // trip to NATS (and maybe to the node that holds the session), made off
+    // this thread while this connection is paused.
+    state_ = State::Attaching;
+    Broker& b = shard_.broker();
+    const int shard = shard_.index();
+    const uint64_t conn = conn_id_;
+    peers->claim(client_id_, clean_, [&b, shard, conn](ClaimOutcome o) {
+      b.run_on_shard(shard, [&b, shard, conn, o = std::move(o)]() mutable {
+        const auto& clients = b.shard(shard).clients();
+        auto it = clients.find(conn);
+        if (it != clients.end() && !it->second->closing()) {
+          it->second->claimed_in_cluster(std::move(o));
+        }
+      });
+    });
+    return;
+  }
+  claim_locally();
+}
+
+void Client::claimed_in_cluster(ClaimOutcome outcome) {
+  cluster_revision_ = outcome.revision;
+  if (outcome.session) shard_.broker().adopt_session(std::move(*outcome.session), shard_.index());
+  claim_locally();
+}
+
+void Client::claim_locally() {
   state_ = State::AwaitConnect;  // not attached yet; on_bytes stays paused below
   bool is_new = false;
   std::shared_ptr<Session> s =
@@ -193,6 +222,14 @@ void Client::finish_connect(auth::ConnectResult r,
 
 void Client::attach(const std::shared_ptr<Session>& s, bool session_present) {
   s->assert_owned_by(shard_.index());
+  Peers* peers = shard_.broker().peers();
+  if (peers && cluster_revision_ != 0 && peers->superseded(client_id_, cluster_revision_)) {
+    // A CONNECT with this id on another node claimed it after us: it wins.
+    if (s->clean) shard_.broker().release_session(s, conn_id_);
+    close("client id claimed by a newer connection on another node", false);
+    return;
+  }
+  s->cluster_revision = cluster_revision_;
   session_ = s;
   s->client = this;
   s->online.store(true, std::memory_order_relaxed);

@@ -39,13 +39,19 @@ struct Attach {
   uint64_t conn_id = 0;
   bool session_present = false;
 };
+// Route `msg` to this node's subscribers from this shard (an API message, or
+// one from another node of the cluster).
+struct Route {
+  MessagePtr msg;
+};
 // Run `fn` on the shard's thread (API calls, authentication results).
 struct Run {
   std::function<void()> fn;
 };
 }  // namespace inbox
 
-using InboxItem = std::variant<inbox::Deliver, inbox::Takeover, inbox::Attach, inbox::Run>;
+using InboxItem =
+    std::variant<inbox::Deliver, inbox::Takeover, inbox::Attach, inbox::Route, inbox::Run>;
 
 class Inbox {
  public:

@@ -22,6 +22,9 @@ struct SessionSnapshot {
   std::vector<Delivery> messages;  // in delivery order
 };
 
+// What `s` is saved as, and handed to another node as (owner thread only).
+SessionSnapshot snapshot_of(const Session& s);
+
 class PersistenceSink {
  public:
   virtual ~PersistenceSink() = default;

@@ -90,6 +90,9 @@ class Session {
   // claim, for expiry); 0 for a session restored from storage.
   uint64_t last_conn_id = 0;
   bool timed = false;  // in its owner shard's list of sessions with a deadline
+  // Cluster: the claim revision of the attached connection (0: single server,
+  // or claimed while NATS was down); a newer claim elsewhere ends it.
+  uint64_t cluster_revision = 0;
   // Filter as subscribed ("$share/g/f" for a shared subscription) -> options.
   std::map<std::string, SubOptions, std::less<>> subscriptions;
   std::vector<OutboundFlight> inflight;  // in send order

@@ -7,6 +7,7 @@
 
 #include "broker/broker.hpp"
 #include "broker/client.hpp"
+#include "broker/peers.hpp"
 #include "broker/session.hpp"
 
 namespace broker {
@@ -30,10 +31,13 @@ void Shard::remove_client(Client* c) {
 void Shard::publish_from_device(const MessagePtr& msg) {
   ShardCounters::bump(counters_.messages_in[msg->qos() > 2 ? 2 : msg->qos()]);
   for (PublishObserver* o : broker_.observers()) o->on_device_publish(msg);
+  // The other nodes' subscribers and gRPC streams (in non-broker mode only
+  // the streams: the receiving node does not route a device's message).
+  if (Peers* peers = broker_.peers()) peers->forward(msg, Source::Device);
   // In non-broker mode devices never reach each other, not even through
   // retained messages: their publishes go to the API and the store only.
   if (broker_.config().non_broker) return;
-  if (msg->retain()) broker_.retained().put(msg);
+  if (msg->retain()) broker_.keep_retained(msg);
   route(msg);
 }
 
@@ -101,6 +105,7 @@ void Shard::drain_inbox() {
     void operator()(inbox::Deliver& d) { shard.deliver_here(d.session, std::move(d.delivery)); }
     void operator()(inbox::Takeover& t) { shard.handle_takeover(t); }
     void operator()(inbox::Attach& a) { shard.handle_attach(a); }
+    void operator()(inbox::Route& r) { shard.route(r.msg); }
     void operator()(inbox::Run& r) {
       if (r.fn) r.fn();
     }
@@ -192,20 +197,24 @@ void Shard::save_changed_sessions() {
     if (!s->unsaved_changes) continue;  // discarded meanwhile, or listed twice
     s->unsaved_changes = false;
     if (s->clean) continue;
-    SessionSnapshot snap;
-    snap.client_id = s->client_id();
-    snap.expiry_s = s->expiry_s;
-    for (const auto& [filter, o] : s->subscriptions) snap.subscriptions.emplace_back(filter, o);
-    // Messages in flight are saved as queued: after a restart they are sent
-    // again from the start of the QoS flow.
-    for (const auto& f : s->inflight) {
-      if (!f.released) snap.messages.push_back(f);  // the Delivery part
-    }
-    for (size_t i = 0; i < s->queue.size(); ++i) snap.messages.push_back(s->queue[i]);
     s->persisted = true;
-    sink->session_saved(std::move(snap));
+    sink->session_saved(snapshot_of(*s));
   }
   changed_sessions_.clear();
+}
+
+SessionSnapshot snapshot_of(const Session& s) {
+  SessionSnapshot snap;
+  snap.client_id = s.client_id();
+  snap.expiry_s = s.expiry_s;
+  for (const auto& [filter, o] : s.subscriptions) snap.subscriptions.emplace_back(filter, o);
+  // Messages in flight are saved as queued: after a restart (or on the node
+  // the session moves to) they are sent again from the start of the QoS flow.
+  for (const auto& f : s.inflight) {
+    if (!f.released) snap.messages.push_back(f);  // the Delivery part
+  }
+  for (size_t i = 0; i < s.queue.size(); ++i) snap.messages.push_back(s.queue[i]);
+  return snap;
 }
 
 void Shard::schedule_offline_session(const std::shared_ptr<Session>& s) {

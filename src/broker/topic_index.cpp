@@ -5,6 +5,7 @@
 #include <mutex>
 #include <tuple>
 
+#include "broker/peers.hpp"
 #include "broker/session.hpp"
 #include "mqtt/topic.hpp"
 
@@ -115,9 +116,10 @@ bool TopicIndex::subscribe(std::string_view filter, const std::shared_ptr<Sessio
   const bool shared = mqtt::parse_shared_subscription(filter, group, inner);
   std::unique_lock lock(mu_);
   Lists lists = lists_for(inner, /*create=*/true);
-  bool replaced;
+  bool replaced, first;
   if (!shared) {
     replaced = upsert(*lists.plain, s, o);
+    first = !replaced && lists.plain->size() == 1;
   } else {
     auto& groups = *lists.groups;
     auto it =
@@ -128,8 +130,12 @@ bool TopicIndex::subscribe(std::string_view filter, const std::shared_ptr<Sessio
       it = groups.end() - 1;
     }
     replaced = upsert((*it)->members, s, o);
+    first = !replaced && (*it)->members.size() == 1;
   }
   if (!replaced) ++count_;
+  // The cluster subscribes this node to the filter on its first subscriber,
+  // in index order (under the lock), so an unsubscribe cannot overtake it.
+  if (first && peers_) peers_->interest_added(filter);
   return replaced;
 }
 
@@ -139,16 +145,20 @@ bool TopicIndex::unsubscribe(std::string_view filter, const Session* s) {
   std::unique_lock lock(mu_);
   Lists lists = lists_for(inner, /*create=*/false);
   if (!lists.plain) return false;
+  bool last;
   if (!shared) {
     if (!erase_session(*lists.plain, s)) return false;
+    last = lists.plain->empty();
   } else {
     auto& groups = *lists.groups;
     auto it =
         std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g->name == group; });
     if (it == groups.end() || !erase_session((*it)->members, s)) return false;
-    if ((*it)->members.empty()) groups.erase(it);
+    last = (*it)->members.empty();
+    if (last) groups.erase(it);
   }
   --count_;
+  if (last && peers_) peers_->interest_removed(filter);
   prune(*root_, inner);
   return true;
 }

@@ -19,6 +19,7 @@
 
 namespace broker {
 
+class Peers;
 class Session;
 
 // One delivery a match asks for.
@@ -60,6 +61,10 @@ class TopicIndex {
 
   size_t subscription_count() const;
 
+  // The cluster: told when a filter (a "$share/..." one per group) gains its
+  // first or loses its last subscriber on this node. Set before the server starts.
+  void set_peers(Peers* p) { peers_ = p; }
+
  private:
   struct Node;
   struct SharedGroup;
@@ -73,6 +78,7 @@ class TopicIndex {
   mutable std::shared_mutex mu_;
   std::unique_ptr<Node> root_;
   size_t count_ = 0;
+  Peers* peers_ = nullptr;
 };
 
 }  // namespace broker
