@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_pkgs=(
   build-essential cmake ninja-build pkg-config git openssl
-  libasio-dev libssl-dev libcli11-dev libspdlog-dev libfmt-dev
+  libasio-dev libssl-dev libcli11-dev libspdlog-dev libfmt-dev libnats-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   librocksdb-dev libtomlplusplus-dev libsystemd-dev libcpp-httplib-dev
   dpkg-dev  # dpkg-shlibdeps: the Depends of the .deb (--target package)

@@ -33,6 +33,7 @@
 #include <string_view>
 
 #include "broker/message.hpp"
+#include "broker/peers.hpp"
 #include "util/result.hpp"
 
 namespace cluster {
@@ -42,7 +43,8 @@ inline constexpr uint8_t kEnvelopeVersion = 1;
 // Longest origin node id an envelope carries (the link must refuse longer ids at start-up).
 inline constexpr size_t kMaxNodeBytes = 255;
 
-enum class Source : uint8_t { Device = 0, Api = 1 };  // who published: a device, or the gRPC API
+// Who published: a device, or the gRPC API (the broker's own enum).
+using Source = broker::Source;
 
 struct Envelope {  // views into the decoded bytes
   uint8_t qos = 0;
