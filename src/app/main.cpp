@@ -19,6 +19,7 @@
 #include "app/systemd_notify.hpp"
 #include "auth/passwd.hpp"
 #include "broker/sys_topics.hpp"
+#include "cluster/node.hpp"
 #include "net/server.hpp"
 #include "ops/http_server.hpp"
 #include "ops/json_log.hpp"
@@ -167,6 +168,18 @@ int main(int argc, char** argv) {
   for (const std::string& w : policy->warnings()) spdlog::warn("auth: {}", w);
   spdlog::info("auth: {}", policy->describe());
   server.broker().set_auth_policy(policy);
+  // Joins the cluster before the stored sessions come back, so that their
+  // subscriptions become this node's interest in NATS too.
+  std::unique_ptr<cluster::Node> node;
+  if (!opts.cluster.empty()) {
+    cluster::Options co;
+    co.servers = app::split_list(opts.cluster);
+    co.node_id = opts.node_id.empty() ? app::default_node_id(opts.server.addr) : opts.node_id;
+    co.shared_store = !opts.db_addr.empty();
+    node = std::make_unique<cluster::Node>(server.broker(), std::move(co));
+    server.broker().set_peers(node.get());
+    if (auto joined = node->start(); !joined) return fail(joined.error());
+  }
   store->restore_into(server.broker());
   server.broker().add_observer(store.get());
   auto grpc_started = api::GrpcServer::start(
@@ -254,6 +267,10 @@ int main(int argc, char** argv) {
   http.reset();  // reads the broker, the store and gRPC
   server.stop();
   server.broker().save_sessions_now();
+  if (node) {
+    node->stop();
+    server.broker().set_peers(nullptr);
+  }
   store->stop();  // after the workers, so the last publishes are kept
   spdlog::info("stopped");
   return 0;

@@ -1,11 +1,50 @@
 #include "app/options.hpp"
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 
 #include "app/config_file.hpp"
 
 namespace app {
+
+std::vector<std::string> split_list(const std::string& list) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t comma = list.find(',', start);
+    if (comma == std::string::npos) comma = list.size();
+    if (comma > start) out.push_back(list.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+bool valid_node_id(const std::string& id) {
+  if (id.empty() || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
+  });
+}
+
+std::string default_node_id(const std::string& mqtt_addr) {
+  char host[256] = {0};
+  if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "node");
+  std::string id;
+  // A NATS subject token: the dots of a host name become '-'.
+  for (const char* p = host; *p; ++p) {
+    const char c = *p;
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_';
+    id.push_back(ok ? c : '-');
+  }
+  const size_t colon = mqtt_addr.rfind(':');
+  id += "-" + (colon == std::string::npos ? std::string("1883") : mqtt_addr.substr(colon + 1));
+  return id.substr(0, 64);
+}
 
 int parse_options(int argc, char** argv, Options& o) {
   CLI::App cli{"MQTT broker and device gateway: devices speak MQTT, back-end users speak gRPC.",
@@ -87,6 +126,14 @@ int parse_options(int argc, char** argv, Options& o) {
                  "messages one gRPC stream may fall behind before it drops (and counts) them")
       ->default_val(o.grpc_stream_queue)
       ->check(CLI::Range(size_t{1}, size_t{1} << 24));
+  cli.add_option("--cluster", o.cluster,
+                 "join a cluster through NATS: nats://HOST:PORT[,nats://HOST:PORT...], the local "
+                 "NATS server first (see docs/cluster.md; default: a single server)")
+      ->type_name("<NATS URLS>");
+  cli.add_option("--node-id", o.node_id,
+                 "this node's name in the cluster: letters, digits, '-' and '_' (default: host "
+                 "name and MQTT port)")
+      ->type_name("<NAME>");
   cli.add_option("--db-keyspace", o.db_keyspace, "Cassandra keyspace (created if missing)")
       ->default_val(o.db_keyspace);
   cli.add_option("--db-replication", o.db_replication,
@@ -164,6 +211,28 @@ int parse_options(int argc, char** argv, Options& o) {
     return 2;
   }
   s.broker.non_broker = non_broker;
+  if (!o.node_id.empty() && o.cluster.empty()) {
+    std::fprintf(stderr, "mqtt-server: --node-id needs --cluster (see --help)\n");
+    return 2;
+  }
+  if (!o.cluster.empty()) {
+    for (const std::string& url : split_list(o.cluster)) {
+      if (url.rfind("nats://", 0) != 0 || url.size() <= 7) {
+        std::fprintf(
+            stderr,
+            "mqtt-server: --cluster '%s': expected nats://HOST:PORT[,nats://HOST:PORT...]\n",
+            o.cluster.c_str());
+        return 2;
+      }
+    }
+    if (!valid_node_id(o.node_id.empty() ? default_node_id(s.addr) : o.node_id)) {
+      std::fprintf(stderr,
+                   "mqtt-server: --node-id '%s': use letters, digits, '-' and '_' only (at most "
+                   "64)\n",
+                   o.node_id.c_str());
+      return 2;
+    }
+  }
   return -1;
 }
 

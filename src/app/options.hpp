@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "auth/authenticator.hpp"
 #include "net/server.hpp"
@@ -13,6 +14,8 @@ struct Options {
   std::string config_file;          // --config: TOML, see docs/config.md
   std::string config_note;          // something about the file worth a log line at start
   std::string db_addr;              // Cassandra contact points; empty: embedded store
+  std::string cluster;              // NATS URLs, comma-separated; empty: a single server
+  std::string node_id;              // empty: default_node_id()
   std::string data_dir = "./data";  // the embedded store
   bool no_store = false;            // keep nothing on disk (pure broker)
   unsigned flush_interval_ms = 50;  // how often the store writes its batch
@@ -37,5 +40,12 @@ struct Options {
 // -1 to go on, or an exit code (0 after --help/--version, non-zero after a bad
 // flag or setting, with one line on stderr).
 int parse_options(int argc, char** argv, Options& out);
+
+// "a,b,,c" -> {"a", "b", "c"}.
+std::vector<std::string> split_list(const std::string& list);
+// A node id is one NATS subject token of letters, digits, '-' and '_'.
+bool valid_node_id(const std::string& id);
+// The host name (dots as '-') and the MQTT port: "box-1-8883".
+std::string default_node_id(const std::string& mqtt_addr);
 
 }  // namespace app

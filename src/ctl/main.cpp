@@ -272,9 +272,11 @@ int main(int argc, char** argv) {
     grpc::Status s = broker->ListDevices(&ctx, v1::ListDevicesRequest(), &resp);
     if (!s.ok()) return fail(s);
     for (const auto& d : resp.devices()) {
-      std::printf("%s %s MQTT-%s %s\n", d.device_id().c_str(), d.remote_address().c_str(),
-                  d.protocol_level() == 3 ? "3.1" : "3.1.1",
-                  iso_time(d.connected_since_unix_ms()).c_str());
+      const char* level = d.protocol_level() == 3 ? "3.1" : d.protocol_level() == 5 ? "5" : "3.1.1";
+      // In a cluster, the node each device is connected to comes last.
+      std::printf("%s %s MQTT-%s %s%s%s\n", d.device_id().c_str(), d.remote_address().c_str(),
+                  level, iso_time(d.connected_since_unix_ms()).c_str(),
+                  d.node().empty() ? "" : " node=", d.node().c_str());
     }
     return 0;
   }
