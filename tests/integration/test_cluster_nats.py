@@ -13,12 +13,8 @@ from pathlib import Path
 
 import pytest
 
-import nats_support
 from cluster_support import *  # noqa: F401,F403
 from helpers import port_accepts, round_trip
-
-pytestmark = pytest.mark.ours_only(reason="the cluster harness and our binary's flags")
-
 
 def _raw_info(port: int) -> dict:
     """What a bare TCP client reads first from nats-server: one ``INFO {json}`` line."""
@@ -86,6 +82,7 @@ def _established_peers(pid: int) -> list[str]:
     return peers
 
 
+@pytest.mark.ours_only(reason="our binary's flags")
 def test_without_cluster_no_nats_connection(server_factory, client_factory):
     """Without --cluster nothing changes: no "cluster:" line in the log, and the broker process
     has no TCP connection of its own (only listeners) while it serves a device."""
