@@ -21,10 +21,12 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
 
 import pytest
 
 import nats_support
+from helpers import unique_id
 
 JOINED = r"cluster: node {node} connected to nats://"
 CANNOT_REACH = r"cluster: cannot reach NATS"
@@ -35,8 +37,8 @@ JOIN_TIMEOUT = 10.0
 # The skip every cluster test shows until the server has the feature.
 NO_CLUSTER_FLAG = "mqtt-server has no --cluster option yet (issue #15): `{bin} --help` does not mention it"
 
-__all__ = ["nats_server", "own_nats", "cluster_bin", "node_factory", "joined_pattern",
-           "JOINED", "CANNOT_REACH", "LINK_LOST", "LINK_RESTORED", "JOIN_TIMEOUT"]
+__all__ = ["nats_server", "own_nats", "cluster_bin", "node_factory", "joined_pattern", "settle",
+           "settle_stream", "JOINED", "CANNOT_REACH", "LINK_LOST", "LINK_RESTORED", "JOIN_TIMEOUT"]
 
 
 def _skip_without_nats() -> None:
@@ -124,3 +126,79 @@ def mark_later(module_globals: dict, names: list[str]) -> None:
     for name in names:
         assert name in module_globals, f"LATER names {name!r}, which is not a test of this module"
         module_globals[name] = later(module_globals[name])
+
+
+# --------------------------------------------------------------------------
+# Interest barriers
+# --------------------------------------------------------------------------
+#
+# A SUBACK does not wait for the node's NATS subscription to reach nats-server (design note
+# B.4: "SUBACK does not wait for the NATS SUB to reach the other servers"), so a PUBLISH on
+# another node right after a SUBACK may legitimately be missed. Tests that publish across nodes
+# right after subscribing first call settle(): it subscribes a probe client on the subscribing
+# node *last* and publishes probes from the publishing node until one arrives. A node's cluster
+# link is one NATS connection (B.1), so once its last SUB has reached nats-server, every earlier
+# one has too. Probe topics start with '$' so that no '#' or '+' filter of a test sees them
+# [MQTT-4.7.2-1].
+
+PROBE_EVERY = 0.05
+SETTLE_TIMEOUT = 5.0
+
+
+def _probe_topic() -> str:
+    return f"$probe/{unique_id('p')}"
+
+
+def settle(client_factory, sub_node, pub_node, timeout: float = SETTLE_TIMEOUT) -> float:
+    """Wait until the subscriptions made so far on ``sub_node`` reach publishes on
+    ``pub_node``; return the seconds it took."""
+    topic = _probe_topic()
+    sub = client_factory(sub_node, client_id=unique_id("settle")).connect()
+    sub.subscribe(topic)
+    pub = client_factory(pub_node, client_id=unique_id("probe")).connect()
+    t0 = time.monotonic()
+    try:
+        while True:
+            pub.publish(topic, b"probe")
+            try:
+                sub.get_message(timeout=PROBE_EVERY)
+                return time.monotonic() - t0
+            except AssertionError:
+                if time.monotonic() - t0 > timeout:
+                    raise AssertionError(
+                        f"no probe from {pub_node.node_id} reached a subscriber on {sub_node.node_id} "
+                        f"within {timeout}s: subscriptions do not propagate across the cluster") from None
+    finally:
+        sub.close()
+        pub.close()
+
+
+def settle_stream(reader, client_factory, pub_node, timeout: float = SETTLE_TIMEOUT) -> float:
+    """The same for a gRPC StreamPublishedPayload ``reader`` (unfiltered): a probe device on
+    ``pub_node`` publishes until the stream has one; then the probes are drained from the stream
+    (up to a last QoS 1 probe), so the test reads only its own messages afterwards."""
+    topic = _probe_topic()
+    dev = client_factory(pub_node, client_id=unique_id("probe")).connect()
+    t0 = time.monotonic()
+    try:
+        while True:
+            dev.publish(topic, b"probe")
+            try:
+                m = reader.get(timeout=PROBE_EVERY)
+            except AssertionError:
+                if time.monotonic() - t0 > timeout:
+                    raise AssertionError(
+                        f"no probe from a device on {pub_node.node_id} reached the gRPC stream within "
+                        f"{timeout}s") from None
+                continue
+            assert (m.device_id, m.topic) == (dev.client_id, topic), f"stream got {m} before any probe"
+            break
+        took = time.monotonic() - t0
+        dev.publish(topic, b"last", qos=1)
+        while True:
+            m = reader.get(timeout=timeout)
+            assert (m.device_id, m.topic) == (dev.client_id, topic), f"stream got {m} among the probes"
+            if m.payload == b"last":
+                return took
+    finally:
+        dev.close()

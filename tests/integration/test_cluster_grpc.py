@@ -2,7 +2,8 @@
 sees every device PUBLISH of the cluster with the same device_id, and PublishPayloadToDevice on
 any node reaches the device wherever it is connected; in non-broker mode (-n on every node)
 devices never reach each other but gRPC users reach every device. Clients as in test_grpc.py
-(grpc_support.py). SKIPs while the binary has no --cluster option.
+(grpc_support.py). A stream is used once settle_stream() (cluster_support.py) saw a probe from
+the other node on it. SKIPs while the binary has no --cluster option.
 """
 
 from __future__ import annotations
@@ -55,9 +56,10 @@ def test_stream_on_b_sees_device_on_a(node_factory, client_factory, channels, pb
     device_id = the device's client id; a stream filtered on that device_id too."""
     a, b = node_factory("nA"), node_factory("nB")
     stub = channels(b, pb)
-    everything = _stream(stub, pb)
     dev = client_factory(a, client_id=unique_id("dev")).connect()
     only_dev = _stream(stub, pb, device_id=dev.client_id)
+    everything = _stream(stub, pb)
+    settle_stream(everything, client_factory, a)
     track(dev)
     for qos in (0, 1, 2):
         publish_acked(dev, f"sensors/{dev.client_id}", f"q{qos}".encode(), qos=qos)
@@ -77,6 +79,7 @@ def test_stream_filter_excludes_other_nodes_devices(node_factory, client_factory
     remote = client_factory(a, client_id=unique_id("remote")).connect()
     only_local = _stream(stub, pb, device_id=local.client_id)
     everything = _stream(stub, pb)
+    settle_stream(everything, client_factory, a)
     track(remote)
     track(local)
     publish_acked(remote, "f/t", b"remote", qos=1)
@@ -110,6 +113,7 @@ def test_non_broker_mode_across_nodes(node_factory, client_factory, channels, pb
     a, b = node_factory("nA", "-n"), node_factory("nB", "-n")
     stub = channels(a, pb)
     stream = _stream(stub, pb)
+    settle_stream(stream, client_factory, b)
     dev_a = client_factory(a, client_id=unique_id("devA")).connect()
     dev_b = client_factory(b, client_id=unique_id("devB")).connect()
     track(dev_b)

@@ -61,6 +61,7 @@ def test_node_without_nats_at_start_serves_locally_then_joins(own_nats, node_fac
     b = node_factory("nB", nats=own_nats)
     remote = _client(client_factory, b, "remote")
     remote.subscribe(topic, qos=1)
+    settle(client_factory, b, a)
     pub = _client(client_factory, a, "pub2")
     pub.publish(topic, b"a to b", qos=1)
     remote.expect_message(topic, b"a to b", timeout=10)
@@ -101,6 +102,7 @@ def test_nats_outage_local_traffic_continues_cross_node_resumes(own_nats, node_f
     local_sub.subscribe(local_topic, qos=1)
     remote_sub = _client(client_factory, b, "rsub")
     remote_sub.subscribe(cross_topic, qos=0)
+    settle(client_factory, b, a)
     cross_pub = _client(client_factory, a, "xpub")
     round_trip(cross_pub, remote_sub, cross_topic, timeout=10)
 

@@ -4,7 +4,8 @@ retained PUBLISH on one node clears it everywhere [MQTT-3.3.1-10]. SKIPs while t
 no --cluster option.
 
 Before a later SUBSCRIBE on node B is judged, a live subscriber on B has received the retained
-PUBLISH: the message has reached node B, so the test waits on an event, not on time.
+PUBLISH: the message has reached node B, so the test waits on an event, not on time. settle() (cluster_support.py) first makes sure the
+watcher's subscription has reached the other node.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def test_retained_on_a_is_sent_to_subscribe_on_b(node_factory, client_factory):
     topic = f"ret/{unique_id()}/t"
     watcher = _client(client_factory, b, "w")
     watcher.subscribe(topic, qos=1)
+    settle(client_factory, b, a)
     pub = _client(client_factory, a, "pub")
     _retain_and_see_live(pub, watcher, topic, b"kept")
     late = _client(client_factory, b, "late")
@@ -57,6 +59,7 @@ def test_retained_reaches_node_started_later(node_factory, client_factory):
     topic = f"ret/{unique_id()}/t"
     watcher = _client(client_factory, b, "w")
     watcher.subscribe(topic, qos=1)
+    settle(client_factory, b, a)
     _retain_and_see_live(_client(client_factory, a, "pub"), watcher, topic, b"before C")
     c = node_factory("nC")
     sub = _client(client_factory, c, "onC")
@@ -73,6 +76,7 @@ def test_empty_retained_on_a_clears_it_on_b(node_factory, client_factory):
     topic = f"ret/{unique_id()}/t"
     watcher = _client(client_factory, b, "w")
     watcher.subscribe(topic, qos=1)
+    settle(client_factory, b, a)
     pub = _client(client_factory, a, "pub")
     _retain_and_see_live(pub, watcher, topic, b"to be cleared")
     # The empty one is forwarded live too [MQTT-3.3.1-10 allows it]; wait for it on B.

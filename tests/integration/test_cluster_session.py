@@ -44,6 +44,7 @@ def test_takeover_closes_connection_on_other_node(node_factory, client_factory, 
     old.wait_disconnected(timeout=10)
     topic = f"tk/{cid}"
     new.subscribe(topic, qos=1)
+    settle(client_factory, nodes[second], nodes[first])
     pub = _client(client_factory, nodes[first])
     publish_acked(pub, topic, b"to new", qos=1)
     assert new.expect_message(topic, b"to new", timeout=10).qos == 1
@@ -73,6 +74,7 @@ def test_will_published_on_cross_node_takeover(node_factory, client_factory):
     topic = f"tw/{cid}"
     watcher = _client(client_factory, c)
     watcher.subscribe(topic, qos=1)
+    settle(client_factory, c, a)
     old = _client(client_factory, a, cid, will=(topic, b"old", 1))
     _client(client_factory, b, cid, will=(topic, b"new", 1))
     old.wait_disconnected(timeout=10)
@@ -112,6 +114,7 @@ def test_offline_queue_delivered_on_other_node(node_factory, client_factory, fir
     topic = f"q/{cid}"
     x = _client(client_factory, nodes[first], cid, clean=False)
     x.subscribe(topic, qos=1)
+    settle(client_factory, nodes[first], nodes[second])
     since = nodes[first].log.mark()
     x.close()
     wait_gone(nodes[first], cid, since=since)
@@ -162,6 +165,7 @@ def test_takeover_storm_leaves_exactly_one(node_factory, client_factory):
     x = _client(client_factory, nodes[0], cid)
     topic = f"storm/{cid}"
     x.subscribe(topic, qos=1)
+    settle(client_factory, nodes[0], nodes[2])
     publish_acked(_client(client_factory, nodes[2]), topic, b"after storm", qos=1)
     x.expect_message(topic, b"after storm", timeout=10)
 
@@ -175,6 +179,7 @@ def test_killed_node_session_adopted_and_will_published(node_factory, client_fac
     will_topic, topic = f"dead/{cid}/will", f"dead/{cid}/in"
     watcher = _client(client_factory, b)
     watcher.subscribe(will_topic, qos=1)
+    settle(client_factory, b, c)
     x = _client(client_factory, a, cid, clean=False, will=(will_topic, b"node died", 1))
     x.subscribe(topic, qos=1)
     a.kill()
