@@ -19,7 +19,7 @@ import pytest
 
 from cluster_support import *  # noqa: F401,F403
 from cluster_support import mark_later
-from helpers import unique_id
+from helpers import MQTTv31, MQTTv311, unique_id
 from mqtt5_support import v5, v5_factory  # noqa: F401  (fixture)
 from mqtt_support import publish_acked, track
 
@@ -87,6 +87,27 @@ def test_qos_across_nodes_is_min_of_pub_and_sub(node_factory, client_factory):
         assert {(m.topic, m.payload, m.qos) for m in got} == want, (pub_node.node_id, sub_node.node_id, got)
         publish_acked(pub, f"{base}/s1", b"end", qos=1)
         assert sub.collect_until(f"{base}/s1", b"end") == [], "a message arrived twice"
+
+
+def test_protocol_levels_across_nodes(node_factory, client_factory, v5_factory):  # noqa: F811
+    """MQTT 3.1, 3.1.1 and 5.0 clients on node A publish; one subscriber of each level on node B
+    gets all three messages, whatever level sent them."""
+    a, b = node_factory("nA"), node_factory("nB")
+    topic = f"lvl/{unique_id()}"
+    subs = [_client(client_factory, b, prefix="s31", protocol=MQTTv31),
+            _client(client_factory, b, prefix="s311", protocol=MQTTv311)]
+    for s in subs:
+        s.subscribe(topic, qos=1)
+    sub5 = v5(v5_factory, b)
+    sub5.subscribe(topic, qos=1)
+    settle(client_factory, b, a)
+    publish_acked(_client(client_factory, a, prefix="p31", protocol=MQTTv31), topic, b"3.1", qos=1)
+    publish_acked(_client(client_factory, a, prefix="p311", protocol=MQTTv311), topic, b"3.1.1", qos=1)
+    v5(v5_factory, a).publish(topic, b"5", qos=1)
+    want = [b"3.1", b"3.1.1", b"5"]
+    for s in subs:
+        assert sorted(m.payload for m in s.collect(3, timeout=10)) == want, s.client_id
+    assert sorted(m.payload for m in sub5.collect(3, timeout=10)) == want
 
 
 def test_wildcards_across_nodes(node_factory, client_factory):

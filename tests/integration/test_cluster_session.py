@@ -129,6 +129,22 @@ def test_offline_queue_delivered_on_other_node(node_factory, client_factory, fir
     assert back.collect_until(topic, b"end") == []
 
 
+def test_newest_connect_wins_across_three_nodes(node_factory, client_factory):
+    """X connects on A, then on B, then on C, each after the previous CONNACK: the newest (on C)
+    is the one left, the two before it are closed, and a publish reaches X on C."""
+    nodes = [node_factory(n) for n in ("nA", "nB", "nC")]
+    cid = unique_id("nw")
+    conns = [_client(client_factory, n, cid) for n in nodes]
+    for old in conns[:2]:
+        old.wait_disconnected(timeout=10)
+    topic = f"nw/{cid}"
+    conns[2].subscribe(topic, qos=1)
+    settle(client_factory, nodes[2], nodes[0])
+    publish_acked(_client(client_factory, nodes[0]), topic, b"to newest", qos=1)
+    conns[2].expect_message(topic, b"to newest", timeout=10)
+    conns[2].assert_still_connected()
+
+
 def test_takeover_storm_leaves_exactly_one(node_factory, client_factory):
     """20 CONNECTs of one client id spread over 3 nodes at once: ~3 s later exactly one of the 20
     connections is open, and it works across the cluster; the others saw at most a CONNACK and
