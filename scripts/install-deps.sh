@@ -9,6 +9,7 @@ build_pkgs=(
   libasio-dev libssl-dev libcli11-dev libspdlog-dev libfmt-dev libnats-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   librocksdb-dev libtomlplusplus-dev libsystemd-dev libcpp-httplib-dev
+  libnats-dev  # the NATS C client of --cluster (issue #15)
   dpkg-dev  # dpkg-shlibdeps: the Depends of the .deb (--target package)
 )
 test_pkgs=(
@@ -16,6 +17,7 @@ test_pkgs=(
   python3 python3-pytest python3-pytest-timeout python3-paho-mqtt python3-grpcio python3-protobuf
   python3-cassandra python3-prometheus-client mosquitto mosquitto-clients
   openjdk-17-jre-headless maven
+  nats-server  # the cluster tests start it (/usr/sbin/nats-server), JetStream on
   chromium  # the real browser of the WebSocket test (tests/integration/test_browser.py)
   systemd procps  # tests/package: systemd-analyze verify on the unit (systemd need not run), ps
 )

@@ -19,7 +19,9 @@ Each broker gets a free port on 127.0.0.1; the fixture waits until the port
 accepts. Its stdout and stderr go to a log file in the test's tmp_path and to
 ``broker.log`` (LogCapture: mark(), text(), wait_for(regex)). At teardown the broker gets SIGTERM
 and must exit with code 0 within 10 s: a crash, a hang or a non-zero exit
-fails the test, and a failing test's report shows the tail of the log.
+fails the test (unless the test killed it with ``broker.kill()``), and a
+failing test's report shows the tail of the log, and of any log the test listed
+in ``request.node.extra_logs`` as (title, tail function).
 
 Our binary runs with its cwd in the test's tmp_path, its own --data-dir there
 and its own free --grpc-addr port (unless the test passes those flags), so
@@ -115,6 +117,9 @@ def pytest_runtest_makereport(item, call):
     if report.failed:
         for b in item.stash.get(_brokers_key, []):
             report.sections.append((f"broker log {b.log_path}", b.log.tail(60)))
+        # Logs of other processes a test used (the cluster tests' nats-server): (title, tail()).
+        for title, tail in getattr(item, "extra_logs", []):
+            report.sections.append((title, tail()))
 
 
 # --------------------------------------------------------------------------
@@ -202,6 +207,7 @@ class Broker:
         self.log_path = log_path
         self.cmd = cmd
         self.grpc_port = None  # our binary: the port given to --grpc-addr
+        self.killed = False  # set by kill(): no clean exit is expected at teardown
 
     @property
     def ours(self) -> bool:
@@ -229,6 +235,12 @@ class Broker:
                 f"{self} did not exit within {timeout}s; killed. Log tail:\n{self.log.tail(40)}") from None
         self.log.join()
         return rc
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would (the cluster tests' dead node); teardown then accepts it."""
+        self.killed = True
+        self.process.kill()
+        self.wait_exit()
 
     def stop(self, sig=signal.SIGTERM, timeout: float = STOP_TIMEOUT) -> int:
         """Send ``sig`` (unless it already exited) and return the exit code."""
@@ -362,6 +374,8 @@ def server_factory(request, broker_kind, tmp_path, dev_cert):
 
     problems = []
     for b in started:
+        if b.killed:
+            continue
         already = b.process.poll()
         try:
             rc = b.stop(signal.SIGTERM)
