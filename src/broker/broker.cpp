@@ -173,12 +173,13 @@ void Broker::keep_retained(const MessagePtr& msg) {
   if (peers_) peers_->retained_changed(msg);
 }
 
-void Broker::deliver_from_peer(const MessagePtr& msg, Source from) {
+void Broker::deliver_from_peer(const MessagePtr& msg, Source from, std::string_view origin) {
   for (PublishObserver* o : observers_) o->on_peer_publish(msg, from);
   if (from == Source::Device && cfg_.non_broker) return;
-  // One shard per topic keeps each topic's messages in order [MQTT-4.6.0-6]
-  // while spreading the routing work of remote traffic over the workers.
-  const size_t shard = std::hash<std::string_view>{}(msg->topic()) % shards_.size();
+  // One shard per origin keeps each publisher's messages in the order it sent
+  // them, across topics too, as on a single node [MQTT-4.6.0-6], while the
+  // routing work of several origins spreads over the workers.
+  const size_t shard = std::hash<std::string_view>{}(origin) % shards_.size();
   submit_to(static_cast<int>(shard), inbox::Route{msg});
 }
 

@@ -151,8 +151,9 @@ class Broker {
   Peers* peers() const { return peers_; }
   // A message another node accepted: to the gRPC streams (observers), and to
   // this node's subscribers unless it is a device's in non-broker mode. From
-  // the cluster's thread; per topic in the order called.
-  void deliver_from_peer(const MessagePtr& msg, Source from);
+  // the cluster's thread; the messages of one `origin` (a worker of another
+  // node) are routed in the order called.
+  void deliver_from_peer(const MessagePtr& msg, Source from, std::string_view origin);
   // A retained change made on another node: kept in memory only (the node
   // that took it stores it).
   void retained_from_peer(const MessagePtr& msg) { retained_.load(msg); }

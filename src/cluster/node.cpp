@@ -174,7 +174,7 @@ void Node::on_envelope(const Received& r) {
   const Envelope& env = e.value();
   // One copy per message, however many of our subscriptions matched it.
   if (!dedup_.first_time(env.node, env.epoch, env.seq)) return;
-  broker_.deliver_from_peer(to_message(env, broker::wall_clock_ms()), env.source);
+  broker_.deliver_from_peer(to_message(env, broker::wall_clock_ms()), env.source, env.node);
 }
 
 void Node::claim(const std::string& client_id, bool clean_start,
