@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 cmake -S fuzz -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ >/dev/null
 cmake --build build-fuzz -j "${JOBS:-2}"
-for target in fuzz_mqtt_decoder fuzz_topic fuzz_cql_frame fuzz_websocket fuzz_client; do
+for target in fuzz_mqtt_decoder fuzz_topic fuzz_cql_frame fuzz_websocket fuzz_client \
+    fuzz_cluster_envelope; do
   seeds="fuzz/corpus/$target"
   [[ -d "$seeds" ]] || seeds="fuzz/corpus/${target#fuzz_}"
   work="build-fuzz/corpus-$target"

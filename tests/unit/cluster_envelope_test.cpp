@@ -100,7 +100,8 @@ TEST(ClusterEnvelope, LargeLengthsUseLongerVarints) {
   const std::string client(200, 'c');
   const std::string node(kMaxNodeBytes, 'n');
   const broker::Message m(topic, payload, 0, false, client, kT0, {kProps, false, 0});
-  auto d = decode_envelope(encode(m, Source::Device, node));
+  const std::string bytes = encode(m, Source::Device, node);  // the Envelope views into it
+  auto d = decode_envelope(bytes);
   ASSERT_TRUE(d) << d.error().message;
   EXPECT_EQ(d->topic, topic);
   EXPECT_EQ(d->payload, payload);
