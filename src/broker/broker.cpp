@@ -183,6 +183,16 @@ void Broker::deliver_from_peer(const MessagePtr& msg, Source from, std::string_v
   submit_to(static_cast<int>(shard), inbox::Route{msg});
 }
 
+void Broker::deliver_to_group(const MessagePtr& msg, std::string_view share_filter, Source from) {
+  if (from == Source::Device && cfg_.non_broker) return;
+  Subscriber sub;
+  if (!index_.pick_member(share_filter, sub)) return;  // the last member left meanwhile
+  submit_to(sub.session->owner_shard(),
+            inbox::Deliver{sub.session,
+                           {msg, std::min(sub.qos, msg->qos()),
+                            sub.retain_as_published && msg->retain(), sub.sub_id}});
+}
+
 void Broker::forget_session(const std::shared_ptr<Session>& s) {
   std::lock_guard lock(sessions_mu_);
   auto it = sessions_.find(s->client_id());

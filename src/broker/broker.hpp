@@ -154,6 +154,9 @@ class Broker {
   // the cluster's thread; the messages of one `origin` (a worker of another
   // node) are routed in the order called.
   void deliver_from_peer(const MessagePtr& msg, Source from, std::string_view origin);
+  // The cluster picked this node's members of `share_filter`
+  // ("$share/{group}/{filter}") for `msg`: one of them gets it.
+  void deliver_to_group(const MessagePtr& msg, std::string_view share_filter, Source from);
   // A retained change made on another node: kept in memory only (the node
   // that took it stores it).
   void retained_from_peer(const MessagePtr& msg) { retained_.load(msg); }

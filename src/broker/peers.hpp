@@ -63,6 +63,11 @@ class Peers {
   // Called under the topic index's lock, so in the order the index changed.
   virtual void interest_added(std::string_view filter) = 0;
   virtual void interest_removed(std::string_view filter) = 0;
+  // Whether shared-subscription groups are served through the cluster now
+  // (each message to one member whichever node it is on), so local routing
+  // leaves them out; false while NATS is unreachable: then each node serves
+  // its own members. Called per routed message: an atomic load.
+  virtual bool routes_shared() const = 0;
   // A gRPC stream is open on this node: it needs every device message.
   virtual void want_everything(bool on) = 0;
   // CONNECT of `client_id` (after authentication): claims it cluster-wide,

@@ -44,7 +44,12 @@ void Shard::publish_from_device(const MessagePtr& msg) {
 void Shard::route(const MessagePtr& msg) {
   matches_.clear();
   broker_.index().match(msg->topic(), matches_);
+  Peers* peers = broker_.peers();
+  const bool groups_elsewhere = peers && peers->routes_shared();
   for (const Subscriber& sub : matches_) {
+    // In a cluster a shared group's one copy is chosen across the nodes
+    // (Broker::deliver_to_group), not here as well [MQTT-4.8.2].
+    if (sub.group && groups_elsewhere) continue;
     // No Local: not back to the client that published it [MQTT-3.8.3-3].
     if (sub.no_local && sub.session->client_id() == msg->origin()) continue;
     // Delivered at the lower of the published and the granted QoS [MQTT-3.8.4-6];

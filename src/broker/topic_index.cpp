@@ -263,24 +263,43 @@ void TopicIndex::add_matches(const std::vector<Subscriber>& list,
                              const std::vector<std::unique_ptr<SharedGroup>>& groups,
                              std::vector<Subscriber>& out) {
   out.insert(out.end(), list.begin(), list.end());
-  for (const auto& g : groups) {
-    const size_t n = g->members.size();
-    const size_t start = g->next.load(std::memory_order_relaxed) % n;
-    // The next member that is online; an offline one (with a persistent
-    // session) only when no member is online, so its messages wait for it.
-    size_t pick = start;
-    for (size_t i = 0; i < n; ++i) {
-      size_t k = (start + i) % n;
-      if (g->members[k].session->online.load(std::memory_order_relaxed)) {
-        pick = k;
-        break;
-      }
+  for (const auto& g : groups) out.push_back(pick(*g));
+}
+
+Subscriber TopicIndex::pick(const SharedGroup& g) {
+  const size_t n = g.members.size();
+  const size_t start = g.next.load(std::memory_order_relaxed) % n;
+  // The next member that is online; an offline one (with a persistent
+  // session) only when no member is online, so its messages wait for it.
+  size_t chosen = start;
+  for (size_t i = 0; i < n; ++i) {
+    size_t k = (start + i) % n;
+    if (g.members[k].session->online.load(std::memory_order_relaxed)) {
+      chosen = k;
+      break;
     }
-    // Racing publishers may both pick the same member now and then; no harm.
-    g->next.store(static_cast<uint32_t>(pick + 1), std::memory_order_relaxed);
-    out.push_back(g->members[pick]);
-    out.back().group = g.get();
   }
+  // Racing publishers may both pick the same member now and then; no harm.
+  g.next.store(static_cast<uint32_t>(chosen + 1), std::memory_order_relaxed);
+  Subscriber s = g.members[chosen];
+  s.group = &g;
+  return s;
+}
+
+bool TopicIndex::pick_member(std::string_view share_filter, Subscriber& out) const {
+  std::string_view group, inner = share_filter;
+  if (!mqtt::parse_shared_subscription(share_filter, group, inner)) return false;
+  std::shared_lock lock(mu_);
+  // lists_for(create = false) only walks: safe under the shared lock.
+  Lists lists = const_cast<TopicIndex*>(this)->lists_for(inner, /*create=*/false);
+  if (!lists.groups) return false;
+  for (const auto& g : *lists.groups) {
+    if (g->name == group && !g->members.empty()) {
+      out = pick(*g);
+      return true;
+    }
+  }
+  return false;
 }
 
 size_t TopicIndex::subscription_count() const {

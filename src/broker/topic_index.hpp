@@ -59,6 +59,11 @@ class TopicIndex {
   // by the caller, so steady-state matching does not allocate.
   void match(std::string_view topic, std::vector<Subscriber>& out) const;
 
+  // One member of the shared-subscription group "$share/{group}/{filter}",
+  // picked as match() picks (round robin, online first); false when the group
+  // has no member here. The cluster delivers a group's messages this way.
+  bool pick_member(std::string_view share_filter, Subscriber& out) const;
+
   size_t subscription_count() const;
 
   // The cluster: told when a filter (a "$share/..." one per group) gains its
@@ -71,6 +76,7 @@ class TopicIndex {
   struct Lists;
   static void prune(Node& n, std::string_view filter);
   Lists lists_for(std::string_view filter, bool create);
+  static Subscriber pick(const SharedGroup& g);
   static void add_matches(const std::vector<Subscriber>& list,
                           const std::vector<std::unique_ptr<SharedGroup>>& groups,
                           std::vector<Subscriber>& out);

@@ -7,20 +7,26 @@
 
 namespace cluster {
 
-namespace {
-std::string_view inner_filter(std::string_view filter) {
-  std::string_view group, inner = filter;
-  mqtt::parse_shared_subscription(filter, group, inner);
-  return inner;
-}
-}  // namespace
-
 void Interest::add_filter(std::string_view filter) {
-  for (const std::string& s : filter_subjects(inner_filter(filter))) add_subject(s);
+  std::string_view group, inner = filter;
+  if (!mqtt::parse_shared_subscription(filter, group, inner)) {
+    for (const std::string& s : filter_subjects(filter)) add_subject(s);
+    return;
+  }
+  // "f/#" is two subjects under one queue name: NATS keeps them one group.
+  const std::string queue = queue_name(group, inner);
+  const Handler* h = group_handler_(filter);
+  for (const std::string& s : filter_subjects(inner)) add_subject(s, queue, h);
 }
 
 void Interest::remove_filter(std::string_view filter) {
-  for (const std::string& s : filter_subjects(inner_filter(filter))) remove_subject(s);
+  std::string_view group, inner = filter;
+  if (!mqtt::parse_shared_subscription(filter, group, inner)) {
+    for (const std::string& s : filter_subjects(filter)) remove_subject(s);
+    return;
+  }
+  const std::string queue = queue_name(group, inner);
+  for (const std::string& s : filter_subjects(inner)) remove_subject(s, queue);
 }
 
 void Interest::add_everything() {
@@ -38,11 +44,13 @@ size_t Interest::subjects() const {
   return by_subject_.size();
 }
 
-void Interest::add_subject(const std::string& subject) {
+void Interest::add_subject(const std::string& subject, const std::string& queue,
+                           const Handler* handler) {
   std::lock_guard lock(mu_);
-  Entry& e = by_subject_[subject];
+  Entry& e = by_subject_[queue.empty() ? subject : queue + ' ' + subject];
   if (e.count++ > 0) return;
-  auto sub = link_.subscribe(subject, handler_);
+  auto sub = queue.empty() ? link_.subscribe(subject, handler_)
+                           : shared_.subscribe(subject, handler, queue);
   if (!sub) {
     // Counted anyway, so that the matching remove balances; logged, as the
     // node will not hear that subject's messages from the other nodes.
@@ -52,12 +60,12 @@ void Interest::add_subject(const std::string& subject) {
   e.sub = sub.value();
 }
 
-void Interest::remove_subject(const std::string& subject) {
+void Interest::remove_subject(const std::string& subject, const std::string& queue) {
   std::lock_guard lock(mu_);
-  auto it = by_subject_.find(subject);
+  auto it = by_subject_.find(queue.empty() ? subject : queue + ' ' + subject);
   if (it == by_subject_.end()) return;
   if (--it->second.count > 0) return;
-  link_.unsubscribe(it->second.sub);
+  (queue.empty() ? link_ : shared_).unsubscribe(it->second.sub);
   by_subject_.erase(it);
 }
 

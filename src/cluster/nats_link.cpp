@@ -19,8 +19,14 @@ std::string connected_url(natsConnection* nc) {
 }
 }  // namespace
 
-Link::Link(std::vector<std::string> servers, std::string name, Callbacks callbacks)
-    : servers_(std::move(servers)), name_(std::move(name)), callbacks_(std::move(callbacks)) {
+Link::Link(std::vector<std::string> servers, std::string name, Callbacks callbacks, bool no_echo,
+           bool logs)
+    : servers_(std::move(servers)),
+      name_(std::move(name)),
+      callbacks_(std::move(callbacks)),
+      no_echo_(no_echo),
+      info_(logs ? spdlog::level::info : spdlog::level::debug),
+      warn_(logs ? spdlog::level::warn : spdlog::level::debug) {
   for (const auto& s : servers_) servers_text_ += (servers_text_.empty() ? "" : ",") + s;
 }
 
@@ -39,7 +45,7 @@ util::Status Link::start() {
   s = natsOptions_SetServers(opts, urls.data(), static_cast<int>(urls.size()));
   if (s == NATS_OK) s = natsOptions_SetName(opts, name_.c_str());
   // Our own messages are routed locally already: never back to us.
-  if (s == NATS_OK) s = natsOptions_SetNoEcho(opts, true);
+  if (s == NATS_OK) s = natsOptions_SetNoEcho(opts, no_echo_);
   if (s == NATS_OK) s = natsOptions_UseGlobalMessageDelivery(opts, true);
   // Forever, every second: the broker works without NATS meanwhile.
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
@@ -54,10 +60,10 @@ util::Status Link::start() {
   s = natsConnection_Connect(&nc_, opts);
   natsOptions_Destroy(opts);
   if (s == NATS_NOT_YET_CONNECTED) {
-    spdlog::warn(
-        "cluster: cannot reach NATS at {} yet; retrying every second (local delivery "
-        "goes on)",
-        servers_text_);
+    spdlog::log(warn_,
+                "cluster: cannot reach NATS at {} yet; retrying every second (local delivery "
+                "goes on)",
+                servers_text_);
   } else if (s != NATS_OK) {
     return nats_error("cluster: cannot connect to NATS at " + servers_text_, s);
   } else {
@@ -81,7 +87,7 @@ void Link::stop() {
 void Link::on_connected(natsConnection* nc, void* closure) {
   auto* self = static_cast<Link*>(closure);
   if (self->connected_.exchange(true, std::memory_order_acq_rel)) return;
-  spdlog::info("cluster: node {} connected to {}", self->name_, connected_url(nc));
+  spdlog::log(self->info_, "cluster: node {} connected to {}", self->name_, connected_url(nc));
   if (self->callbacks_.connected) self->callbacks_.connected();
 }
 
@@ -89,14 +95,15 @@ void Link::on_disconnected(natsConnection*, void* closure) {
   auto* self = static_cast<Link*>(closure);
   if (self->stopping_.load()) return;
   if (!self->connected_.exchange(false, std::memory_order_acq_rel)) return;
-  spdlog::warn("cluster: NATS link lost; retrying every second, local delivery goes on");
+  spdlog::log(self->warn_,
+              "cluster: NATS link lost; retrying every second, local delivery goes on");
   if (self->callbacks_.lost) self->callbacks_.lost();
 }
 
 void Link::on_reconnected(natsConnection* nc, void* closure) {
   auto* self = static_cast<Link*>(closure);
   if (self->connected_.exchange(true, std::memory_order_acq_rel)) return;
-  spdlog::info("cluster: NATS link restored ({})", connected_url(nc));
+  spdlog::log(self->info_, "cluster: NATS link restored ({})", connected_url(nc));
   if (self->callbacks_.connected) self->callbacks_.connected();
 }
 
@@ -123,7 +130,11 @@ util::Result<Link::Subscription> Link::subscribe(const std::string& subject, con
                      ? natsConnection_Subscribe(&sub, nc_, subject.c_str(), on_message, closure)
                      : natsConnection_QueueSubscribe(&sub, nc_, subject.c_str(), queue.c_str(),
                                                      on_message, closure);
-  if (s != NATS_OK) return nats_error("cluster: subscribe " + subject, s);
+  if (s != NATS_OK)
+    return nats_error("cluster: subscribe " + subject + " (" + name_ +
+                          (nc_ ? "" : ", no connection") +
+                          (queue.empty() ? "" : ", queue " + queue) + ")",
+                      s);
   // A burst must not cut us as a slow consumer on our side: no count limit,
   // 256 MiB of pending bytes per subscription.
   natsSubscription_SetPendingLimits(sub, -1, 256 << 20);

@@ -17,6 +17,8 @@
 #include <string_view>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "util/result.hpp"
 
 struct __natsConnection;
@@ -40,7 +42,11 @@ class Link {
     std::function<void()> connected;  // first connect and every reconnect
     std::function<void()> lost;
   };
-  Link(std::vector<std::string> servers, std::string name, Callbacks callbacks);
+  // `no_echo`: our own publishes never come back to this connection.
+  // `logs`: this link's state changes are the node's log lines (the main
+  // link); a second link logs them at debug level only.
+  Link(std::vector<std::string> servers, std::string name, Callbacks callbacks, bool no_echo = true,
+       bool logs = true);
   ~Link();
   Link(const Link&) = delete;
   Link& operator=(const Link&) = delete;
@@ -85,6 +91,8 @@ class Link {
   std::string servers_text_;
   std::string name_;
   Callbacks callbacks_;
+  bool no_echo_;
+  spdlog::level::level_enum info_, warn_;
   __natsConnection* nc_ = nullptr;
   __jsCtx* js_ = nullptr;
   std::atomic<bool> connected_{false};

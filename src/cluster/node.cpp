@@ -32,12 +32,15 @@ Node::Node(broker::Broker& broker, Options opts)
       facade_(broker),
       opts_(std::move(opts)),
       link_(opts_.servers, opts_.node_id, {[this] { on_link_up(); }, {}}),
+      shared_link_(opts_.servers, opts_.node_id + "-shared", {}, /*no_echo=*/false,
+                   /*logs=*/false),
       envelope_handler_([this](const Received& r) { on_envelope(r); }),
       takeover_handler_([this](const Received& r) { on_takeover(r); }),
       send_handler_([this](const Received& r) { on_send(r); }),
       disconnect_handler_([this](const Received& r) { on_disconnect(r); }),
       list_handler_([this](const Received& r) { on_list(r); }),
-      interest_(link_, &envelope_handler_),
+      interest_(link_, shared_link_, &envelope_handler_,
+                [this](std::string_view f) { return group_handler(f); }),
       owners_(link_, opts_.node_id, opts_.replicas,
               [this](const std::string& id, const std::string&, uint64_t rev) {
                 // Every claim, ours included: a connection here whose claim is
@@ -58,7 +61,8 @@ Node::~Node() {
 }
 
 util::Status Node::start() {
-  return link_.start();
+  if (auto s = link_.start(); !s) return s;
+  return shared_link_.start();
 }
 
 void Node::stop() {
@@ -67,6 +71,7 @@ void Node::stop() {
   retained_.close();
   for (auto sub : control_subs_) link_.unsubscribe(sub);
   control_subs_.clear();
+  shared_link_.stop();
   link_.stop();
 }
 
@@ -175,6 +180,26 @@ void Node::on_envelope(const Received& r) {
   // One copy per message, however many of our subscriptions matched it.
   if (!dedup_.first_time(env.node, env.epoch, env.seq)) return;
   broker_.deliver_from_peer(to_message(env, broker::wall_clock_ms()), env.source, env.node);
+}
+
+const Handler* Node::group_handler(std::string_view share_filter) {
+  std::lock_guard lock(groups_mu_);
+  auto [it, added] = group_handlers_.try_emplace(std::string(share_filter));
+  if (added) {
+    it->second = std::make_unique<Handler>(
+        [this, f = it->first](const Received& r) { on_group_message(f, r); });
+  }
+  return it->second.get();
+}
+
+void Node::on_group_message(const std::string& share_filter, const Received& r) {
+  auto e = decode_envelope(r.data);
+  if (!e) return;
+  // No de-duplication: NATS gave this message to this node's queue
+  // subscription once, and a group's filter maps to subjects that do not
+  // overlap ("f" and "f.>").
+  broker_.deliver_to_group(to_message(e.value(), broker::wall_clock_ms()), share_filter,
+                           e.value().source);
 }
 
 void Node::claim(const std::string& client_id, bool clean_start,

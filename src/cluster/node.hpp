@@ -12,7 +12,9 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "broker/api_facade.hpp"
@@ -48,6 +50,7 @@ class Node final : public broker::Peers {
   void interest_added(std::string_view filter) override { interest_.add_filter(filter); }
   void interest_removed(std::string_view filter) override { interest_.remove_filter(filter); }
   void want_everything(bool on) override;
+  bool routes_shared() const override { return shared_link_.connected(); }
   void claim(const std::string& client_id, bool clean_start,
              std::function<void(broker::ClaimOutcome)> done) override;
   bool superseded(const std::string& client_id, uint64_t revision) override {
@@ -64,6 +67,8 @@ class Node final : public broker::Peers {
   void on_link_up();
   void set_up();  // on the job thread: bucket, feed, control subjects
   void on_envelope(const Received& r);
+  void on_group_message(const std::string& share_filter, const Received& r);
+  const Handler* group_handler(std::string_view share_filter);
   void on_takeover(const Received& r);
   void on_send(const Received& r);
   void on_disconnect(const Received& r);
@@ -76,7 +81,12 @@ class Node final : public broker::Peers {
   broker::ApiFacade facade_;
   Options opts_;
   Link link_;
+  Link shared_link_;  // queue subscriptions of shared groups (echo on)
   Handler envelope_handler_, takeover_handler_, send_handler_, disconnect_handler_, list_handler_;
+  std::mutex groups_mu_;
+  // One handler per group ever seen; kept until stop (libnats may still be
+  // delivering to one whose subscription just ended).
+  std::unordered_map<std::string, std::unique_ptr<Handler>> group_handlers_;
   Interest interest_;
   Ownership owners_;
   RetainedFeed retained_;

@@ -7,7 +7,7 @@
 * ``node_factory``: start(name, *extra_args, nats=None, wait_joined=True) -> Broker, one node of
   the cluster: ``--cluster <nats url> --node-id <name>-<random>`` on top of what
   server_factory already gives every broker (its own port, data dir and gRPC port). The node
-  is returned once it logged "cluster: node <id> connected to nats://..." (unless
+  is returned once it logged "cluster: node <id> joined ..." (unless
   wait_joined=False), so traffic driven after that crosses the cluster. ``broker.node_id`` is
   the id it was given.
 * ``own_nats``: a nats-server of the test's own (not started yet), for tests that stop, start
@@ -28,7 +28,8 @@ import pytest
 import nats_support
 from helpers import unique_id
 
-JOINED = r"cluster: node {node} connected to nats://"
+# Logged once the node shares client ids, retained messages and requests (after "connected").
+JOINED = r"cluster: node {node} joined"
 CANNOT_REACH = r"cluster: cannot reach NATS"
 LINK_LOST = r"cluster: NATS link lost"
 LINK_RESTORED = r"cluster: NATS link restored"
