@@ -22,25 +22,24 @@ std::vector<std::string> split_list(const std::string& list) {
   return out;
 }
 
+namespace {
+// What a node id may hold: one NATS subject token, and readable in logs.
+bool node_id_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '_';
+}
+}  // namespace
+
 bool valid_node_id(const std::string& id) {
-  if (id.empty() || id.size() > 64) return false;
-  return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '_';
-  });
+  return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), node_id_char);
 }
 
 std::string default_node_id(const std::string& mqtt_addr) {
   char host[256] = {0};
   if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "node");
   std::string id;
-  // A NATS subject token: the dots of a host name become '-'.
-  for (const char* p = host; *p; ++p) {
-    const char c = *p;
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == '_';
-    id.push_back(ok ? c : '-');
-  }
+  // The dots of a host name (and anything else a token cannot hold) become '-'.
+  for (const char* p = host; *p; ++p) id.push_back(node_id_char(*p) ? *p : '-');
   const size_t colon = mqtt_addr.rfind(':');
   id += "-" + (colon == std::string::npos ? std::string("1883") : mqtt_addr.substr(colon + 1));
   return id.substr(0, 64);
